@@ -1,0 +1,282 @@
+"""An async client of the order service over AMQP (needs the `client` extra).
+
+Many calls run at once over one direct reply-to consumer: each call waits on
+its own future, found again by correlation id, always with a timeout. Commands
+carry a `message_id`, so sending the same call again is harmless.
+
+    async with PizzeriaClient("amqp://guest:guest@127.0.0.1:5672/") as client:
+        order = await client.place_order(PlaceOrder(...))
+        again = await client.get_order(order.id)
+"""
+
+import asyncio
+import dataclasses
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+
+from . import names
+from .base import WireModel
+from .commands import (
+    AssignDelivery,
+    CancelOrder,
+    DeliverOrder,
+    MarkReady,
+    PlaceOrder,
+    StartCooking,
+)
+from .queries import GetMenu, GetOrder, ListActiveOrders, ListOrdersByCustomer
+from .results import OperationResult
+from .views import MenuView, OrderPage, OrderView
+
+M = TypeVar("M", bound=WireModel)
+Body = WireModel | Mapping[str, Any] | bytes
+
+
+class PizzeriaError(Exception):
+    """The service answered with a failure; `result` holds the whole reply."""
+
+    def __init__(self, result: OperationResult) -> None:
+        super().__init__(f"{result.status} {result.title or ''}: {result.detail or ''}".strip())
+        self.result = result
+        self.status = result.status
+        self.detail = result.detail
+
+
+class BadRequestError(PizzeriaError):
+    """400: the message is invalid or breaks a rule about its content."""
+
+
+class UnauthorizedError(PizzeriaError):
+    """401: authorization is on and the message carried no user_id."""
+
+
+class ForbiddenError(PizzeriaError):
+    """403: this user may not send this message."""
+
+
+class NotFoundError(PizzeriaError):
+    """404: the order (or pizza) does not exist."""
+
+
+class ConflictError(PizzeriaError):
+    """409: the current state does not allow it."""
+
+
+class ServerError(PizzeriaError):
+    """500: the service failed; details are in its logs."""
+
+
+_ERRORS: dict[int, type[PizzeriaError]] = {
+    400: BadRequestError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+}
+
+
+def raise_for(result: OperationResult) -> OperationResult:
+    """Return a successful result; raise the matching PizzeriaError otherwise."""
+    if result.ok:
+        return result
+    raise _ERRORS.get(result.status, ServerError)(result)
+
+
+def encode(body: Body) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, WireModel):
+        return body.model_dump_json().encode()
+    return json.dumps(body, default=str).encode()
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceivedEvent:
+    """An event as it arrived: its name, id, correlation, CloudEvents headers and body."""
+
+    name: str
+    message_id: str | None
+    correlation_id: str | None
+    headers: Mapping[str, Any]
+    data: dict[str, Any]
+
+
+class PizzeriaClient:
+    """Commands and queries as awaitable calls; events as an async iterator."""
+
+    def __init__(
+        self, url: str = "amqp://guest:guest@127.0.0.1:5672/", *, timeout: float = 10.0
+    ) -> None:
+        self._url = url
+        self.timeout = timeout
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._commands: AbstractExchange | None = None
+        self._queries: AbstractExchange | None = None
+        self._waiting: dict[str, asyncio.Future[OperationResult]] = {}
+
+    async def connect(self) -> Self:
+        self._connection = await aio_pika.connect_robust(self._url)
+        self._channel = await self._connection.channel()
+        replies = await self._channel.get_queue(names.DIRECT_REPLY_TO, ensure=False)
+        await replies.consume(self._on_reply, no_ack=True)
+        self._commands = await self._channel.get_exchange(names.COMMANDS_EXCHANGE, ensure=False)
+        self._queries = await self._channel.get_exchange(names.QUERIES_EXCHANGE, ensure=False)
+        return self
+
+    async def close(self) -> None:
+        for future in self._waiting.values():
+            future.cancel()
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.connect()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        future = self._waiting.pop(message.correlation_id or "", None)
+        if future is not None and not future.done():
+            future.set_result(OperationResult.model_validate_json(message.body))
+
+    async def send(
+        self,
+        name: str,
+        body: Body,
+        *,
+        message_id: str | None = None,
+        timeout: float | None = None,
+        user_id: str | None = None,
+    ) -> OperationResult:
+        """Send a command and wait for its result (whatever its status)."""
+        assert self._commands is not None, "connect() first"
+        return await self._call(
+            self._commands, name, body, message_id or uuid.uuid4().hex, timeout, user_id, False
+        )
+
+    async def ask(
+        self, name: str, body: Body, *, timeout: float | None = None, user_id: str | None = None
+    ) -> OperationResult:
+        """Ask a query; it expires unanswered when the timeout passes."""
+        assert self._queries is not None, "connect() first"
+        return await self._call(self._queries, name, body, uuid.uuid4().hex, timeout, user_id, True)
+
+    async def _call(
+        self,
+        exchange: AbstractExchange,
+        name: str,
+        body: Body,
+        message_id: str,
+        timeout: float | None,
+        user_id: str | None,
+        expires: bool,
+    ) -> OperationResult:
+        seconds = self.timeout if timeout is None else timeout
+        correlation_id = uuid.uuid4().hex
+        future: asyncio.Future[OperationResult] = asyncio.get_running_loop().create_future()
+        self._waiting[correlation_id] = future
+        message = aio_pika.Message(
+            encode(body),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            correlation_id=correlation_id,
+            reply_to=names.DIRECT_REPLY_TO,
+            user_id=user_id,
+            expiration=seconds if expires else None,
+        )
+        try:
+            await exchange.publish(message, routing_key=name)
+            return await asyncio.wait_for(future, seconds)
+        finally:
+            self._waiting.pop(correlation_id, None)
+
+    async def _expect(self, result: OperationResult, model: type[M]) -> M:
+        return model.model_validate(raise_for(result).data)
+
+    async def place_order(self, command: PlaceOrder, *, message_id: str | None = None) -> OrderView:
+        result = await self.send(names.PLACE_ORDER, command, message_id=message_id)
+        return await self._expect(result, OrderView)
+
+    async def start_cooking(self, order_id: str, *, message_id: str | None = None) -> OrderView:
+        body = StartCooking(order_id=order_id)
+        result = await self.send(names.START_COOKING, body, message_id=message_id)
+        return await self._expect(result, OrderView)
+
+    async def mark_ready(self, order_id: str, *, message_id: str | None = None) -> OrderView:
+        body = MarkReady(order_id=order_id)
+        result = await self.send(names.MARK_READY, body, message_id=message_id)
+        return await self._expect(result, OrderView)
+
+    async def assign_delivery(
+        self, order_id: str, driver: str, *, message_id: str | None = None
+    ) -> OrderView:
+        body = AssignDelivery(order_id=order_id, driver=driver)
+        result = await self.send(names.ASSIGN_DELIVERY, body, message_id=message_id)
+        return await self._expect(result, OrderView)
+
+    async def deliver(self, order_id: str, *, message_id: str | None = None) -> OrderView:
+        body = DeliverOrder(order_id=order_id)
+        result = await self.send(names.DELIVER_ORDER, body, message_id=message_id)
+        return await self._expect(result, OrderView)
+
+    async def cancel_order(
+        self, order_id: str, reason: str | None = None, *, message_id: str | None = None
+    ) -> OrderView:
+        body = CancelOrder(order_id=order_id, reason=reason)
+        result = await self.send(names.CANCEL_ORDER, body, message_id=message_id)
+        return await self._expect(result, OrderView)
+
+    async def get_order(self, order_id: str, *, timeout: float | None = None) -> OrderView:
+        result = await self.ask(names.GET_ORDER, GetOrder(order_id=order_id), timeout=timeout)
+        return await self._expect(result, OrderView)
+
+    async def list_orders_by_customer(
+        self, phone: str, *, limit: int = 20, cursor: str | None = None
+    ) -> OrderPage:
+        query = ListOrdersByCustomer(customer_phone=phone, limit=limit, cursor=cursor)
+        return await self._expect(await self.ask(names.LIST_ORDERS_BY_CUSTOMER, query), OrderPage)
+
+    async def list_active_orders(self, *, limit: int = 20, cursor: str | None = None) -> OrderPage:
+        query = ListActiveOrders(limit=limit, cursor=cursor)
+        return await self._expect(await self.ask(names.LIST_ACTIVE_ORDERS, query), OrderPage)
+
+    async def get_menu(self) -> MenuView:
+        return await self._expect(await self.ask(names.GET_MENU, GetMenu()), MenuView)
+
+    async def events(self, pattern: str = "#") -> AsyncIterator[ReceivedEvent]:
+        """Every event whose name matches the topic pattern, from now on."""
+        assert self._connection is not None, "connect() first"
+        channel = await self._connection.channel()
+        try:
+            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+            await queue.bind(names.EVENTS_EXCHANGE, routing_key=pattern)
+            async with queue.iterator(no_ack=True) as messages:
+                async for message in messages:
+                    yield ReceivedEvent(
+                        name=message.routing_key or "",
+                        message_id=message.message_id,
+                        correlation_id=message.correlation_id,
+                        headers=dict(message.headers or {}),
+                        data=json.loads(message.body),
+                    )
+        finally:
+            await channel.close()
