@@ -1,0 +1,1 @@
+"""Mario's Pizzeria order worker: a CQRS service on RabbitMQ and MongoDB."""

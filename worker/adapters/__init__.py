@@ -1,0 +1,1 @@
+"""Infrastructure: MongoDB and RabbitMQ behind the application's ports."""

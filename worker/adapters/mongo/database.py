@@ -1,0 +1,50 @@
+"""The database: its collections and the indexes every query relies on."""
+
+import dataclasses
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "orders": [IndexModel([("outbox.at", ASCENDING)], name="outbox_at")],
+    "customers": [
+        IndexModel([("phone", ASCENDING)], name="phone_unique", unique=True),
+        IndexModel([("outbox.at", ASCENDING)], name="outbox_at"),
+    ],
+    "order_views": [
+        IndexModel([("customer_phone", ASCENDING), ("created_at", DESCENDING)], name="by_customer"),
+        IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="by_status"),
+    ],
+    "menu": [IndexModel([("removed", ASCENDING)], name="on_offer")],
+}
+"""Every filter and sort the worker sends is served by one of these."""
+
+
+def connect(url: str, **options: Any) -> AsyncMongoClient[Document]:
+    """A client; it connects lazily, so building it does no I/O."""
+    return AsyncMongoClient(url, tz_aware=True, appname="pizzeria-worker", **options)
+
+
+@dataclasses.dataclass(frozen=True)
+class Collections:
+    orders: AsyncCollection[Document]
+    customers: AsyncCollection[Document]
+    order_views: AsyncCollection[Document]
+    menu: AsyncCollection[Document]
+
+    @classmethod
+    def of(cls, database: AsyncDatabase[Document]) -> "Collections":
+        return cls(*(database[field.name] for field in dataclasses.fields(cls)))
+
+    @property
+    def with_outbox(self) -> list[AsyncCollection[Document]]:
+        return [self.orders, self.customers]
+
+
+async def create_indexes(database: AsyncDatabase[Document]) -> None:
+    for name, indexes in INDEXES.items():
+        await database[name].create_indexes(indexes)

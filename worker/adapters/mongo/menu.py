@@ -1,0 +1,52 @@
+"""The menu in MongoDB, seeded once and read through a short-lived cache."""
+
+import time
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+from ...domain.menu import DEFAULT_MENU, Menu, pizza_key
+from .documents import menu_item, menu_item_document
+from .errors import DUPLICATE_KEY, database_call
+
+
+async def seed_menu(collection: AsyncCollection[dict[str, Any]]) -> bool:
+    """Write the default menu into an empty collection; never over an operator's menu.
+
+    Removed pizzas stay as documents (`removed: true`), so a collection that was
+    ever seeded is never empty again.
+    """
+    if await collection.find_one({}, {"_id": 1}) is not None:
+        return False
+    try:
+        await collection.insert_many(
+            [menu_item_document(item, pizza_key(item.name)) for item in DEFAULT_MENU],
+            ordered=False,
+        )
+    except BulkWriteError as error:  # another worker seeded it at the same moment
+        if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
+            raise
+    return True
+
+
+class MongoMenu:
+    """The pizzas on offer, cached for `ttl` seconds to spare a read per order."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], ttl: float) -> None:
+        self._collection = collection
+        self._ttl = ttl
+        self._cached: Menu | None = None
+        self._expires = 0.0
+
+    async def current(self) -> Menu:
+        if self._cached is None or time.monotonic() >= self._expires:
+            async with database_call("menu"):
+                docs = await self._collection.find({"removed": False}).to_list()
+            self._cached = Menu([menu_item(doc) for doc in docs])
+            self._expires = time.monotonic() + self._ttl
+        return self._cached
+
+    def forget(self) -> None:
+        """Drop the cache after the menu changed."""
+        self._cached = None

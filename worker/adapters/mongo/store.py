@@ -1,0 +1,107 @@
+"""One store for every aggregate: optimistic versions, outbox and inbox in one document."""
+
+from collections.abc import Mapping
+from typing import Any, Generic, Protocol, TypeVar
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from pizzeria_contracts import OperationResult
+
+from ...application.errors import ConcurrencyError
+from ...application.ports import Loaded, Receipt
+from ...domain.customers import Customer
+from ...domain.events import DomainEvent
+from .documents import inbox_entry, outbox_entry
+from .errors import database_call
+from .outbox import OutboxRelay
+
+Document = dict[str, Any]
+
+
+class Aggregate(Protocol):
+    id: str
+    version: int
+    pending_events: list[DomainEvent]
+
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class Codec(Protocol[A]):
+    def encode(self, aggregate: A) -> Document: ...
+
+    def decode(self, doc: Mapping[str, Any]) -> A: ...
+
+
+class MongoAggregateStore(Generic[A]):
+    """Writes an aggregate's state, its new events and the command's receipt atomically,
+    then hands the stored events to the relay."""
+
+    def __init__(
+        self, collection: AsyncCollection[Document], codec: Codec[A], relay: OutboxRelay
+    ) -> None:
+        self.collection = collection
+        self._codec = codec
+        self._relay = relay
+
+    async def load(self, aggregate_id: str) -> Loaded[A] | None:
+        async with database_call("load"):
+            doc = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
+        if doc is None:
+            return None
+        replies = {
+            entry["message_id"]: OperationResult.model_validate(entry["result"])
+            for entry in doc.get("inbox", ())
+        }
+        return Loaded(self._codec.decode(doc), replies)
+
+    async def create(self, aggregate: A, receipt: Receipt | None) -> bool:
+        doc = self._codec.encode(aggregate)
+        doc["outbox"] = [outbox_entry(event, receipt) for event in aggregate.pending_events]
+        doc["inbox"] = [inbox_entry(receipt)] if receipt else []
+        try:
+            async with database_call("create"):
+                await self.collection.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        aggregate.pending_events.clear()
+        await self._relay.relay(self.collection, doc)
+        return True
+
+    async def update(self, aggregate: A, receipt: Receipt | None) -> None:
+        events = aggregate.pending_events
+        state = self._codec.encode(aggregate)
+        del state["_id"]
+        push: Document = {"outbox": {"$each": [outbox_entry(event, receipt) for event in events]}}
+        if receipt:
+            push["inbox"] = inbox_entry(receipt)
+        async with database_call("update"):
+            doc = await self.collection.find_one_and_update(
+                {"_id": aggregate.id, "version": aggregate.version - len(events)},
+                {"$set": state, "$push": push},
+                projection={"inbox": 0},
+                return_document=ReturnDocument.AFTER,
+            )
+        if doc is None:
+            raise ConcurrencyError(f"{self.collection.name} {aggregate.id} changed meanwhile")
+        events.clear()
+        await self._relay.relay(self.collection, doc)
+
+    async def reply_for(self, aggregate_id: str, message_id: str) -> OperationResult | None:
+        async with database_call("reply_for"):
+            doc = await self.collection.find_one({"_id": aggregate_id}, {"inbox": 1})
+        for entry in doc.get("inbox", ()) if doc else ():
+            if entry["message_id"] == message_id:
+                return OperationResult.model_validate(entry["result"])
+        return None
+
+
+class MongoCustomerStore(MongoAggregateStore[Customer]):
+    """Customers, found by phone through the unique index on `phone`."""
+
+    async def find_by_phone(self, phone: str) -> Customer | None:
+        async with database_call("find_by_phone"):
+            doc = await self.collection.find_one({"phone": phone}, {"outbox": 0, "inbox": 0})
+        return None if doc is None else self._codec.decode(doc)

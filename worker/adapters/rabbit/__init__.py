@@ -1,0 +1,1 @@
+"""RabbitMQ adapters: topology, publishing of events, replies and dead letters."""

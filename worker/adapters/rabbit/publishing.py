@@ -1,0 +1,110 @@
+"""Everything the worker sends: events, replies and dead letters."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aio_pika import DeliveryMode, Message
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+
+from pizzeria_contracts import OperationResult, names
+
+JSON = "application/json"
+_JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+
+
+def encode(value: Any) -> bytes:
+    return orjson.dumps(value, option=_JSON_OPTIONS)
+
+
+def encode_result(result: OperationResult) -> bytes:
+    """The reply body: the operation result, without empty members."""
+    body: dict[str, Any] = {"status": result.status}
+    if result.data is not None:
+        body["data"] = result.data
+    if result.title is not None:
+        body["title"] = result.title
+    if result.detail is not None:
+        body["detail"] = result.detail
+    if result.errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in result.errors]
+    return encode(body)
+
+
+def cloud_event_headers(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """CloudEvents 1.0 attributes in binary mode, plus the trace context."""
+    headers: dict[str, Any] = {
+        "cloudEvents:specversion": "1.0",
+        "cloudEvents:id": entry["id"],
+        "cloudEvents:source": names.EVENT_SOURCE,
+        "cloudEvents:type": entry["type"],
+        "cloudEvents:subject": entry["subject"],
+        "cloudEvents:time": entry["at"].isoformat().replace("+00:00", "Z"),
+        "cloudEvents:datacontenttype": JSON,
+    }
+    if entry.get("traceparent"):
+        headers[names.TRACEPARENT_HEADER] = entry["traceparent"]
+    return headers
+
+
+class RabbitPublisher:
+    """Publishes on the broker's confirmed channel; replies never ask to be returned."""
+
+    def __init__(
+        self, events: AbstractExchange, replies: AbstractExchange, dead_letters: AbstractExchange
+    ) -> None:
+        self._events = events
+        self._replies = replies
+        self._dead_letters = dead_letters
+
+    async def publish_event(self, entry: Mapping[str, Any]) -> None:
+        """Publish one outbox entry; raises unless the broker confirmed it."""
+        message = Message(
+            encode(entry["body"]),
+            content_type=JSON,
+            delivery_mode=DeliveryMode.PERSISTENT,
+            message_id=entry["id"],
+            correlation_id=entry.get("correlation_id"),
+            type=entry["type"],
+            timestamp=entry["at"],
+            headers=cloud_event_headers(entry),
+        )
+        await self._events.publish(message, routing_key=entry["type"], mandatory=False)
+
+    async def reply(self, request: AbstractIncomingMessage, result: OperationResult) -> None:
+        if not request.reply_to:
+            return
+        message = Message(
+            encode_result(result),
+            content_type=JSON,
+            correlation_id=request.correlation_id or request.message_id,
+            headers={names.STATUS_HEADER: result.status},
+        )
+        await self._replies.publish(message, routing_key=request.reply_to, mandatory=False)
+
+    async def dead_letter(self, request: AbstractIncomingMessage, reason: str, detail: str) -> None:
+        """Keep the message as it arrived, with why it could not be processed."""
+        headers = dict(request.headers or {})
+        headers[names.ERROR_REASON_HEADER] = reason
+        headers[names.ERROR_DETAIL_HEADER] = detail[:1000]
+        headers.setdefault(names.ORIGINAL_EXCHANGE_HEADER, request.exchange or "")
+        headers.setdefault(names.ORIGINAL_ROUTING_KEY_HEADER, request.routing_key or "")
+        if request.user_id:  # RabbitMQ checks user_id against the publisher: keep it aside
+            headers.setdefault("x-original-user-id", request.user_id)
+        message = Message(
+            request.body,
+            headers=headers,
+            content_type=request.content_type,
+            content_encoding=request.content_encoding,
+            delivery_mode=DeliveryMode.PERSISTENT,
+            priority=request.priority,
+            correlation_id=request.correlation_id,
+            reply_to=request.reply_to,
+            message_id=request.message_id,
+            timestamp=request.timestamp,
+            type=request.type,
+            app_id=request.app_id,
+        )
+        await self._dead_letters.publish(
+            message, routing_key=request.routing_key or "", mandatory=False
+        )

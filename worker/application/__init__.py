@@ -1,0 +1,1 @@
+"""Use cases: the mediator, its pipeline, one handler per message, ports."""

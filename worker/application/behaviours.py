@@ -1,0 +1,140 @@
+"""The pipeline around every handler: logging, validation, domain errors, lanes."""
+
+import asyncio
+import dataclasses
+import logging
+import time
+
+from pydantic import ValidationError
+
+from pizzeria_contracts import FieldError, OperationResult
+
+from ..domain.errors import ConflictError, DomainError, NotFoundError
+from .mediator import Message, Next, Outcome
+
+log = logging.getLogger("worker.messages")
+
+
+class LoggingBehaviour:
+    """One line per message: name, ids, status, outcome and duration."""
+
+    async def __call__(self, message: Message, next_: Next) -> Outcome:
+        started = time.perf_counter()
+        status, outcome_kind = 500, "error"
+        try:
+            outcome = await next_(message)
+            status = outcome.result.status
+            outcome_kind = outcome.dead_letter or ("ok" if outcome.result.ok else "rejected")
+            return outcome
+        finally:
+            if log.isEnabledFor(logging.INFO):
+                context = message.context
+                log.info(
+                    "%s %s status=%s",
+                    message.name,
+                    outcome_kind,
+                    status,
+                    extra={
+                        "message_name": message.name,
+                        "message_id": context.message_id,
+                        "correlation_id": context.correlation_id,
+                        "outcome": outcome_kind,
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    },
+                )
+
+
+class ValidationBehaviour:
+    """Turns the raw body into the typed request, or answers 400 and dead-letters."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self._max_body_bytes = max_body_bytes
+
+    async def __call__(self, message: Message, next_: Next) -> Outcome:
+        route = message.route
+        exchange = message.context.exchange
+        if route is None or (exchange and exchange != route.exchange):
+            return invalid(
+                "unknown-message", f"'{message.name}' is not a known message on '{exchange}'"
+            )
+        size, limit = len(message.body), self._max_body_bytes
+        if size > limit:
+            return invalid(
+                "message-too-large", f"The body has {size} bytes; at most {limit} are accepted"
+            )
+        if route.is_command and not message.context.message_id:
+            return invalid("missing-message-id", "A command needs a message_id property")
+        try:
+            message.request = route.request_type.model_validate_json(message.body)
+        except ValidationError as error:
+            return from_validation_error(error)
+        return await next_(message)
+
+
+class DomainErrorBehaviour:
+    """The domain's refusals become replies: 400, 404 or 409 with what was wrong."""
+
+    async def __call__(self, message: Message, next_: Next) -> Outcome:
+        try:
+            return await next_(message)
+        except DomainError as error:
+            return Outcome(domain_failure(error))
+
+
+@dataclasses.dataclass(slots=True)
+class _Lane:
+    lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class LaneBehaviour:
+    """Commands that share a lane key (an order, a phone, a pizza) run one at a time."""
+
+    def __init__(self) -> None:
+        self._lanes: dict[str, _Lane] = {}
+
+    async def __call__(self, message: Message, next_: Next) -> Outcome:
+        key = message.route.lane_key(message.request) if message.route and message.request else None
+        if key is None:
+            return await next_(message)
+        lane = self._lanes.get(key) or self._lanes.setdefault(key, _Lane())
+        lane.users += 1
+        try:
+            async with lane.lock:
+                return await next_(message)
+        finally:
+            lane.users -= 1
+            if not lane.users:
+                del self._lanes[key]
+
+
+def invalid(reason: str, detail: str, errors: list[FieldError] | None = None) -> Outcome:
+    return Outcome(OperationResult.failure(400, detail, errors), dead_letter=reason)
+
+
+def from_validation_error(error: ValidationError) -> Outcome:
+    problems = error.errors(include_url=False, include_input=False)
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return invalid("invalid-json", "The body is not valid JSON")
+    fields = [
+        FieldError(
+            field=".".join(str(part) for part in problem["loc"]) or "body",
+            message=problem["msg"],
+        )
+        for problem in problems
+    ]
+    detail = "; ".join(f"{field.field}: {field.message}" for field in fields)
+    return invalid("invalid-message", f"The message is invalid: {detail}", fields)
+
+
+def domain_failure(error: DomainError) -> OperationResult:
+    status = (
+        404
+        if isinstance(error, NotFoundError)
+        else 409
+        if isinstance(error, ConflictError)
+        else 400
+    )
+    errors = [FieldError(field=error.field, message=error.message)] if error.field else None
+    return OperationResult.failure(status, error.message, errors)

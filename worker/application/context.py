@@ -1,0 +1,29 @@
+"""What the worker knows about a message besides its body."""
+
+import dataclasses
+from uuid import NAMESPACE_URL, uuid5
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MessageContext:
+    """Transport facts of one message, carried through the pipeline."""
+
+    name: str
+    exchange: str = ""
+    message_id: str | None = None
+    correlation_id: str | None = None
+    user_id: str | None = None
+    traceparent: str | None = None
+
+    @property
+    def causation(self) -> str:
+        """The id that ties effects to this message: correlation, else message id."""
+        return self.correlation_id or self.message_id or ""
+
+
+_ID_NAMESPACE = uuid5(NAMESPACE_URL, "urn:pizzeria:order-service")
+
+
+def id_for(kind: str, message_id: str) -> str:
+    """A stable id for what a message creates, so a re-sent message finds it again."""
+    return uuid5(_ID_NAMESPACE, f"{kind}:{message_id}").hex

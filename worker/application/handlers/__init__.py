@@ -1,0 +1,1 @@
+"""One small handler per command and query."""

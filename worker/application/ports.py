@@ -1,0 +1,81 @@
+"""What the application needs from the outside world, as protocols."""
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from pizzeria_contracts import OperationResult
+
+from ..domain.customers import Customer
+from ..domain.menu import Menu
+from ..domain.orders import Order
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Receipt:
+    """The message that caused a change and the reply it earned, stored with the change."""
+
+    message_id: str
+    correlation_id: str
+    traceparent: str | None
+    result: OperationResult
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Loaded(Generic[T]):
+    """An aggregate as stored, with the replies of the commands already applied to it."""
+
+    aggregate: T
+    replies: Mapping[str, OperationResult]
+
+
+class AggregateStore(Protocol[T]):
+    """Loads and stores one kind of aggregate with optimistic concurrency.
+
+    A write stores the aggregate's pending events in its outbox and the
+    receipt in its inbox in the same single-document update, and returns once
+    the events are relayed (or left to the relay's next sweep).
+    """
+
+    async def load(self, aggregate_id: str) -> Loaded[T] | None: ...
+
+    async def create(self, aggregate: T, receipt: Receipt | None) -> bool:
+        """Insert a new aggregate; False when its id (or a unique key) is taken."""
+        ...
+
+    async def reply_for(self, aggregate_id: str, message_id: str) -> OperationResult | None:
+        """The reply stored with the change that this message made, if it made one."""
+        ...
+
+    async def update(self, aggregate: T, receipt: Receipt | None) -> None:
+        """Store the aggregate's changes; ConcurrencyError when its version moved."""
+        ...
+
+
+class OrderStore(AggregateStore[Order], Protocol):
+    """The orders."""
+
+
+class CustomerStore(AggregateStore[Customer], Protocol):
+    """The customers; a phone number finds at most one, through a unique index."""
+
+    async def find_by_phone(self, phone: str) -> Customer | None: ...
+
+
+class MenuSource(Protocol):
+    """The menu as it is now (possibly cached for a moment)."""
+
+    async def current(self) -> Menu: ...
+
+
+class OrderViews(Protocol):
+    """The read model of orders, shaped as the contract returns them."""
+
+    async def get(self, order_id: str) -> Mapping[str, Any] | None: ...
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...

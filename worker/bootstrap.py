@@ -1,0 +1,178 @@
+"""The composition root: the one place where the worker is put together.
+
+`build_mediator` wires handlers to their dependencies by parameter name, so
+tests pass fakes and the service passes MongoDB. `Service` owns the clients;
+building it does no I/O, `start` connects.
+"""
+
+import asyncio
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from faststream.middlewares import AckPolicy
+from faststream.rabbit import Channel, RabbitBroker, RabbitExchange, RabbitMessage
+
+from pizzeria_contracts import commands as c
+from pizzeria_contracts import names as n
+from pizzeria_contracts import queries as q
+
+from .adapters.mongo.database import Collections, connect, create_indexes
+from .adapters.mongo.documents import CustomerCodec, OrderCodec
+from .adapters.mongo.menu import MongoMenu, seed_menu
+from .adapters.mongo.outbox import OutboxRelay, Projection
+from .adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
+from .adapters.mongo.views import MongoOrderViews
+from .adapters.rabbit import topology
+from .adapters.rabbit.publishing import RabbitPublisher
+from .application import behaviours
+from .application.handlers import orders, queries
+from .application.mediator import Handler, Mediator, Route
+from .entrypoints.subscribers import Subscriber
+from .settings import Settings
+
+log = logging.getLogger("worker")
+
+HANDLERS: list[tuple[str, type[Any], Callable[..., Any], bool]] = [
+    (n.PLACE_ORDER, c.PlaceOrder, orders.place_order, True),
+    (n.START_COOKING, c.StartCooking, orders.start_cooking, True),
+    (n.MARK_READY, c.MarkReady, orders.mark_ready, True),
+    (n.ASSIGN_DELIVERY, c.AssignDelivery, orders.assign_delivery, True),
+    (n.DELIVER_ORDER, c.DeliverOrder, orders.deliver, True),
+    (n.CANCEL_ORDER, c.CancelOrder, orders.cancel, True),
+    (n.GET_ORDER, q.GetOrder, queries.get_order, False),
+    (n.GET_MENU, q.GetMenu, queries.get_menu, False),
+]
+"""Message name, body model, handler, and whether it is a command."""
+
+
+def utc_now() -> datetime:
+    """Now, to the millisecond: what MongoDB stores is what the reply says."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def inject(handler: Callable[..., Any], dependencies: Mapping[str, Any]) -> Handler:
+    """Bind a handler's keyword-only parameters to the dependencies of the same name."""
+    wanted = [
+        name
+        for name, parameter in inspect.signature(handler).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    return functools.partial(handler, **{name: dependencies[name] for name in wanted})
+
+
+def build_mediator(*, max_body_bytes: int = 64 * 1024, **dependencies: Any) -> Mediator:
+    dependencies.setdefault("clock", utc_now)
+    routes = [
+        Route(name, model, inject(handler, dependencies), is_command)
+        for name, model, handler, is_command in HANDLERS
+    ]
+    return Mediator(
+        routes,
+        [
+            behaviours.LoggingBehaviour(),
+            behaviours.ValidationBehaviour(max_body_bytes),
+            behaviours.DomainErrorBehaviour(),
+            behaviours.LaneBehaviour(),
+        ],
+    )
+
+
+class Service:
+    """The running worker: clients, subscribers and background tasks."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.mongo = connect(settings.mongodb_url.get_secret_value())
+        self.collections = Collections.of(self.mongo[settings.mongodb_database])
+        self.broker = RabbitBroker(
+            settings.amqp_url.get_secret_value(),
+            apply_types=False,
+            logger=None,
+            graceful_timeout=settings.shutdown_timeout,
+        )
+        self.relay = OutboxRelay(
+            self._publish_event, {"orders": Projection(self.collections.order_views)}
+        )
+        self.menu = MongoMenu(self.collections.menu, settings.menu_cache_seconds)
+        self.mediator = build_mediator(
+            max_body_bytes=settings.max_body_bytes,
+            orders=MongoAggregateStore(self.collections.orders, OrderCodec(), self.relay),
+            customers=MongoCustomerStore(self.collections.customers, CustomerCodec(), self.relay),
+            menu=self.menu,
+            views=MongoOrderViews(self.collections.order_views),
+        )
+        self._publisher: RabbitPublisher | None = None
+        self._subscriber: Subscriber | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        for queue in (topology.COMMANDS_QUEUE, topology.QUERIES_QUEUE):
+            self.broker.subscriber(
+                queue,
+                channel=Channel(prefetch_count=settings.prefetch),
+                ack_policy=AckPolicy.MANUAL,
+                decoder=_raw,
+                no_reply=True,
+            )(self._handle)
+
+    async def _handle(self, message: RabbitMessage) -> None:
+        assert self._subscriber is not None
+        await self._subscriber(message)
+
+    async def _publish_event(self, entry: Mapping[str, Any]) -> None:
+        assert self._publisher is not None
+        await self._publisher.publish_event(entry)
+
+    async def start(self) -> None:
+        await self.mongo.admin.command("ping")
+        database = self.mongo[self.settings.mongodb_database]
+        await create_indexes(database)
+        if await seed_menu(self.collections.menu):
+            log.info("seeded the default menu")
+        await self.broker.connect()
+        commands = [name for name, *_, is_command in HANDLERS if is_command]
+        queries_ = [name for name, *_, is_command in HANDLERS if not is_command]
+        await topology.declare(self.broker, commands, queries_)
+        self._publisher = RabbitPublisher(
+            await self.broker.declare_exchange(topology.EVENTS),
+            await self.broker.declare_exchange(RabbitExchange("")),
+            await self.broker.declare_exchange(topology.DEAD_LETTER),
+        )
+        self._subscriber = Subscriber(self.mediator, self._publisher)
+        self._tasks = [
+            asyncio.create_task(self.relay.run(), name="outbox-relay"),
+            asyncio.create_task(self._sweep_forever(), name="outbox-sweep"),
+        ]
+        await self.broker.start()
+        log.info(
+            "worker started: database %s, queues %s and %s, prefetch %d",
+            self.settings.mongodb_database,
+            n.COMMANDS_QUEUE,
+            n.QUERIES_QUEUE,
+            self.settings.prefetch,
+        )
+
+    async def _sweep_forever(self) -> None:
+        grace = timedelta(seconds=self.settings.outbox_grace_seconds)
+        while True:
+            await asyncio.sleep(self.settings.outbox_sweep_seconds)
+            try:
+                if found := await self.relay.sweep(self.collections.with_outbox, grace):
+                    log.info("relayed %d documents left in the outbox", found)
+            except Exception:
+                log.exception("outbox sweep failed; trying again later")
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.mongo.close()
+        log.info("worker stopped")
+
+
+async def _raw(message: RabbitMessage) -> RabbitMessage:
+    return message

@@ -1,0 +1,1 @@
+"""The pizzeria's domain: pure Python, no I/O, no framework."""

@@ -1,0 +1,1 @@
+"""Entry points: RabbitMQ subscribers that hand messages to the mediator."""

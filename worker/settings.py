@@ -1,0 +1,36 @@
+"""The worker's settings, from the environment (and an optional `.env` file)."""
+
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, f"PIZZERIA_{name}")
+
+
+class Settings(BaseSettings):
+    """Every setting has a default that works with the local services of `scripts/run`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PIZZERIA_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    amqp_url: Annotated[SecretStr, Field(validation_alias=_env("AMQP_URL"))] = SecretStr(
+        "amqp://guest:guest@127.0.0.1:5672/"
+    )
+    mongodb_url: Annotated[SecretStr, Field(validation_alias=_env("MONGODB_URL"))] = SecretStr(
+        "mongodb://127.0.0.1:27017/"
+    )
+    mongodb_database: Annotated[str, Field(validation_alias=_env("MONGODB_DATABASE"))] = "pizzeria"
+    prefetch: Annotated[int, Field(ge=1, le=10_000)] = 100
+    """Unacknowledged messages per worker queue, and so messages handled at once."""
+    max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    menu_cache_seconds: Annotated[float, Field(ge=0)] = 2.0
+    outbox_sweep_seconds: Annotated[float, Field(gt=0)] = 5.0
+    """How often to look for events a relay left behind."""
+    outbox_grace_seconds: Annotated[float, Field(ge=0)] = 10.0
+    """How old a waiting event must be before the sweep takes it."""
+    shutdown_timeout: Annotated[float, Field(gt=0)] = 15.0
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
