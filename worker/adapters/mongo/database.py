@@ -46,5 +46,9 @@ class Collections:
 
 
 async def create_indexes(database: AsyncDatabase[Document]) -> None:
+    """Idempotent: an index that exists already is left as it is."""
     for name, indexes in INDEXES.items():
-        await database[name].create_indexes(indexes)
+        for index in indexes:
+            # One index a call: FerretDB 1.24 drops the connection when a
+            # createIndexes names several indexes and some exist already.
+            await database[name].create_indexes([index])

@@ -81,8 +81,7 @@ class MongoAggregateStore(Generic[A]):
             doc = await self.collection.find_one_and_update(
                 {"_id": aggregate.id, "version": aggregate.version - len(events)},
                 {"$set": state, "$push": push},
-                projection={"inbox": 0},
-                return_document=ReturnDocument.AFTER,
+                return_document=ReturnDocument.AFTER,  # no projection: FerretDB lacks it here
             )
         if doc is None:
             raise ConcurrencyError(f"{self.collection.name} {aggregate.id} changed meanwhile")
