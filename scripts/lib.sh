@@ -182,3 +182,19 @@ ensure_services() {
 	ensure_rabbitmq
 	ensure_ferretdb
 }
+
+# ensure_test_vhost: the tests use a virtual host of their own on the local
+# RabbitMQ, so a worker you run with scripts/run never competes for their
+# messages. Exports AMQP_URL for the test run. Skipped when AMQP_URL is set.
+TEST_VHOST="pizzeria-test"
+ensure_test_vhost() {
+	if [[ -n "${AMQP_URL:-}" ]]; then
+		return 0
+	fi
+	if ! rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx "$TEST_VHOST"; then
+		log "creating RabbitMQ virtual host $TEST_VHOST for the tests"
+		rabbitmqctl -q add_vhost "$TEST_VHOST" >/dev/null
+	fi
+	rabbitmqctl -q set_permissions -p "$TEST_VHOST" guest '.*' '.*' '.*' >/dev/null
+	export AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$TEST_VHOST"
+}

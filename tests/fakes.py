@@ -1,0 +1,103 @@
+"""In-memory stand-ins for the ports, for unit tests of handlers and the pipeline."""
+
+import copy
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
+
+from pizzeria_contracts import OperationResult
+from worker.application.errors import ConcurrencyError
+from worker.application.ports import Loaded, Receipt
+from worker.application.wire import order_view
+from worker.domain.customers import Customer
+from worker.domain.events import DomainEvent
+from worker.domain.menu import DEFAULT_MENU, Menu
+from worker.domain.orders import Order
+
+
+class _Aggregate(Protocol):
+    id: str
+    version: int
+    pending_events: list[DomainEvent]
+
+
+A = TypeVar("A", bound=_Aggregate)
+
+
+class FakeStore(Generic[A]):
+    """Keeps copies of aggregates, checks versions, and records every event stored."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, A] = {}
+        self.replies: dict[str, dict[str, OperationResult]] = {}
+        self.events: list[DomainEvent] = []
+
+    async def load(self, aggregate_id: str) -> Loaded[A] | None:
+        stored = self.items.get(aggregate_id)
+        if stored is None:
+            return None
+        return Loaded(copy.deepcopy(stored), dict(self.replies.get(aggregate_id, {})))
+
+    async def create(self, aggregate: A, receipt: Receipt | None) -> bool:
+        if aggregate.id in self.items or self._taken(aggregate):
+            return False
+        self._store(aggregate, receipt)
+        return True
+
+    async def update(self, aggregate: A, receipt: Receipt | None) -> None:
+        stored = self.items.get(aggregate.id)
+        expected = aggregate.version - len(aggregate.pending_events)
+        if stored is None or stored.version != expected:
+            raise ConcurrencyError(aggregate.id)
+        self._store(aggregate, receipt)
+
+    async def reply_for(self, aggregate_id: str, message_id: str) -> OperationResult | None:
+        return self.replies.get(aggregate_id, {}).get(message_id)
+
+    def _taken(self, aggregate: A) -> bool:
+        return False
+
+    def _store(self, aggregate: A, receipt: Receipt | None) -> None:
+        self.events.extend(aggregate.pending_events)
+        aggregate.pending_events.clear()
+        self.items[aggregate.id] = copy.deepcopy(aggregate)
+        if receipt:
+            self.replies.setdefault(aggregate.id, {})[receipt.message_id] = receipt.result
+
+
+class FakeOrders(FakeStore[Order]):
+    """Orders; also answers as the read model, straight from the stored orders."""
+
+    async def get(self, order_id: str) -> Mapping[str, Any] | None:
+        order = self.items.get(order_id)
+        return None if order is None else order_view(order)
+
+
+class FakeCustomers(FakeStore[Customer]):
+    async def find_by_phone(self, phone: str) -> Customer | None:
+        for customer in self.items.values():
+            if customer.phone == phone:
+                return copy.deepcopy(customer)
+        return None
+
+    def _taken(self, aggregate: Customer) -> bool:
+        return any(c.phone == aggregate.phone for c in self.items.values())
+
+
+class FakeMenu:
+    def __init__(self, menu: Menu | None = None) -> None:
+        self.menu = menu or Menu(DEFAULT_MENU)
+
+    async def current(self) -> Menu:
+        return self.menu
+
+
+class FakeClock:
+    """A clock that moves one second each time it is read."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
