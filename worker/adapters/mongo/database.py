@@ -1,11 +1,15 @@
 """The database: its collections and the indexes every query relies on."""
 
 import dataclasses
+import logging
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
+
+log = logging.getLogger("worker.mongo")
 
 Document = dict[str, Any]
 
@@ -16,10 +20,19 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("outbox.at", ASCENDING)], name="outbox_at"),
     ],
     "order_views": [
-        IndexModel([("customer_phone", ASCENDING), ("created_at", DESCENDING)], name="by_customer"),
-        IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="by_status"),
+        IndexModel(
+            [("customer_phone", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+            name="by_customer",
+        ),
+        IndexModel(
+            [("active", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
+            name="kitchen_queue",
+        ),
     ],
-    "menu": [IndexModel([("removed", ASCENDING)], name="on_offer")],
+    "menu": [
+        IndexModel([("removed", ASCENDING)], name="on_offer"),
+        IndexModel([("outbox.at", ASCENDING)], name="outbox_at"),
+    ],
 }
 """Every filter and sort the worker sends is served by one of these."""
 
@@ -42,13 +55,25 @@ class Collections:
 
     @property
     def with_outbox(self) -> list[AsyncCollection[Document]]:
-        return [self.orders, self.customers]
+        return [self.orders, self.customers, self.menu]
+
+
+_CHANGED_INDEX = {85, 86}  # IndexOptionsConflict, IndexKeySpecsConflict
 
 
 async def create_indexes(database: AsyncDatabase[Document]) -> None:
-    """Idempotent: an index that exists already is left as it is."""
+    """Idempotent: an index that exists already is left as it is, and one whose
+    definition changed under the same name is built again."""
     for name, indexes in INDEXES.items():
+        collection = database[name]
         for index in indexes:
             # One index a call: FerretDB 1.24 drops the connection when a
             # createIndexes names several indexes and some exist already.
-            await database[name].create_indexes([index])
+            try:
+                await collection.create_indexes([index])
+            except OperationFailure as error:
+                if error.code not in _CHANGED_INDEX:
+                    raise
+                log.warning("index %s.%s changed: building it again", name, index.document["name"])
+                await collection.drop_index(index.document["name"])
+                await collection.create_indexes([index])
