@@ -13,9 +13,18 @@ from typing import Any, Protocol
 
 from pizzeria_contracts import OperationResult, WireModel, names
 
+from ..domain.customers import normalize_phone
+from ..domain.menu import pizza_key
 from .context import MessageContext
 
 Handler = Callable[[Any, MessageContext], Awaitable[OperationResult]]
+
+LANE_FIELDS: dict[str, Callable[[str], str]] = {
+    "order_id": str,
+    "customer_phone": normalize_phone,
+    "name": pizza_key,
+}
+"""The field that says what a command is about, spelled one way."""
 Next = Callable[["Message"], Awaitable["Outcome"]]
 
 
@@ -36,10 +45,10 @@ class Route:
         """Commands about the same thing run one at a time, in arrival order."""
         if not self.is_command:
             return None
-        for field in ("order_id", "customer_phone", "name"):
+        for field, same in LANE_FIELDS.items():
             value = getattr(request, field, None)
             if isinstance(value, str):
-                return f"{field}:{value}"
+                return f"{field}:{same(value)}"
         return None
 
 

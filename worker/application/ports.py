@@ -10,18 +10,23 @@ from pizzeria_contracts import OperationResult
 from ..domain.customers import Customer
 from ..domain.menu import Menu
 from ..domain.orders import Order
+from ..domain.pizzas import Pizza
 
 T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Receipt:
-    """The message that caused a change and the reply it earned, stored with the change."""
+    """The message that caused a change, stored with it.
+
+    Its correlation and trace context go onto the events; its `result`, when
+    given, is kept so that the same message gets the same reply again.
+    """
 
     message_id: str
     correlation_id: str
     traceparent: str | None
-    result: OperationResult
+    result: OperationResult | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,16 +70,35 @@ class CustomerStore(AggregateStore[Customer], Protocol):
     async def find_by_phone(self, phone: str) -> Customer | None: ...
 
 
+class PizzaStore(AggregateStore[Pizza], Protocol):
+    """The pizzas of the menu, by key (the lower-cased name)."""
+
+
 class MenuSource(Protocol):
     """The menu as it is now (possibly cached for a moment)."""
 
     async def current(self) -> Menu: ...
 
+    def forget(self) -> None:
+        """Read the menu afresh next time: it just changed."""
+
 
 class OrderViews(Protocol):
-    """The read model of orders, shaped as the contract returns them."""
+    """The read model of orders, shaped as the contract returns them.
+
+    Pages are `{"items": [...], "next_cursor": str | None}`; a cursor is opaque
+    to callers and InvalidCursorError when it was not given out by a page.
+    """
 
     async def get(self, order_id: str) -> Mapping[str, Any] | None: ...
+
+    async def by_customer(self, phone: str, limit: int, cursor: str | None) -> Mapping[str, Any]:
+        """A customer's orders, newest first."""
+        ...
+
+    async def active(self, limit: int, cursor: str | None) -> Mapping[str, Any]:
+        """Confirmed, cooking and ready orders: the kitchen's queue, oldest first."""
+        ...
 
 
 class Clock(Protocol):

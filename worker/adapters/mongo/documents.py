@@ -10,6 +10,7 @@ from ...domain.customers import Customer
 from ...domain.events import DomainEvent
 from ...domain.menu import MenuItem, Size
 from ...domain.orders import CustomerDetails, Order, OrderItem, OrderStatus
+from ...domain.pizzas import Pizza
 
 NOT_STATE = ("outbox", "inbox")
 
@@ -93,10 +94,36 @@ def outbox_entry(event: DomainEvent, receipt: Receipt | None) -> dict[str, Any]:
     }
 
 
-def inbox_entry(receipt: Receipt) -> dict[str, Any]:
-    return {"message_id": receipt.message_id, "result": receipt.result.model_dump(mode="json")}
+def inbox_entries(receipt: Receipt | None) -> list[dict[str, Any]]:
+    """The reply to keep for this message, if it earned one."""
+    if receipt is None or receipt.result is None:
+        return []
+    return [{"message_id": receipt.message_id, "result": receipt.result.model_dump(mode="json")}]
 
 
 def state_of(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The document without its outbox and inbox: what a read model shows."""
     return {key: value for key, value in doc.items() if key not in NOT_STATE}
+
+
+class PizzaCodec:
+    """A pizza of the menu; the same document the menu is read from."""
+
+    def encode(self, pizza: Pizza) -> dict[str, Any]:
+        return {
+            "_id": pizza.id,
+            "name": pizza.name,
+            "base_price": str(pizza.base_price),
+            "description": pizza.description,
+            "removed": pizza.removed,
+            "version": pizza.version,
+        }
+
+    def decode(self, doc: Mapping[str, Any]) -> Pizza:
+        return Pizza(
+            doc["name"],
+            Decimal(doc["base_price"]),
+            doc["description"],
+            doc["removed"],
+            doc["version"],
+        )

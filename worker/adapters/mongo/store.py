@@ -13,7 +13,7 @@ from ...application.errors import ConcurrencyError
 from ...application.ports import Loaded, Receipt
 from ...domain.customers import Customer
 from ...domain.events import DomainEvent
-from .documents import inbox_entry, outbox_entry
+from .documents import inbox_entries, outbox_entry
 from .errors import database_call
 from .outbox import OutboxRelay
 
@@ -60,7 +60,7 @@ class MongoAggregateStore(Generic[A]):
     async def create(self, aggregate: A, receipt: Receipt | None) -> bool:
         doc = self._codec.encode(aggregate)
         doc["outbox"] = [outbox_entry(event, receipt) for event in aggregate.pending_events]
-        doc["inbox"] = [inbox_entry(receipt)] if receipt else []
+        doc["inbox"] = inbox_entries(receipt)
         try:
             async with database_call("create"):
                 await self.collection.insert_one(doc)
@@ -74,9 +74,10 @@ class MongoAggregateStore(Generic[A]):
         events = aggregate.pending_events
         state = self._codec.encode(aggregate)
         del state["_id"]
-        push: Document = {"outbox": {"$each": [outbox_entry(event, receipt) for event in events]}}
-        if receipt:
-            push["inbox"] = inbox_entry(receipt)
+        push: Document = {
+            "outbox": {"$each": [outbox_entry(event, receipt) for event in events]},
+            "inbox": {"$each": inbox_entries(receipt)},
+        }
         async with database_call("update"):
             doc = await self.collection.find_one_and_update(
                 {"_id": aggregate.id, "version": aggregate.version - len(events)},

@@ -1,6 +1,7 @@
 """Command handlers of the order's life."""
 
 from collections.abc import Callable
+from datetime import datetime
 from uuid import uuid4
 
 from pizzeria_contracts import (
@@ -20,15 +21,9 @@ from ...domain.menu import Menu, parse_size
 from ...domain.orders import CustomerDetails, Order, OrderItem
 from ..context import MessageContext, id_for
 from ..errors import ConcurrencyError
-from ..ports import Clock, CustomerStore, MenuSource, OrderStore, Receipt
+from ..ports import Clock, CustomerStore, MenuSource, OrderStore
 from ..wire import order_view
-
-CONFLICT_ATTEMPTS = 5
-
-
-def receipt(context: MessageContext, result: OperationResult) -> Receipt:
-    message_id = context.message_id or ""
-    return Receipt(message_id, context.causation, context.traceparent, result)
+from .common import CONFLICT_ATTEMPTS, change, receipt
 
 
 def price(menu: Menu, pizzas: list[PizzaRequest]) -> list[OrderItem]:
@@ -52,6 +47,8 @@ async def place_order(
     menu: MenuSource,
     clock: Clock,
 ) -> OperationResult:
+    """Price, find or register the customer, store the order; a re-sent message
+    finds its order (the id comes from the message id) and gets the same reply."""
     now = clock()
     items = price(await menu.current(), command.pizzas)
     phone = normalize_phone(command.customer_phone)
@@ -80,7 +77,7 @@ async def place_order(
                 command.customer_email,
                 now,
             )
-            if not await customers.create(new, None):
+            if not await customers.create(new, receipt(context)):
                 continue  # somebody registered this phone first: use theirs
         result = OperationResult.success(order_view(order), 201)
         if not await orders.create(order, receipt(context, result)):
@@ -88,12 +85,33 @@ async def place_order(
                 order
             )
         if customer is not None:
-            customer.update_details(
-                command.customer_name, command.customer_address, command.customer_email, now
-            )
-            if customer.pending_events:
-                await customers.update(customer, None)
+            await update_customer(customers, phone, command, context, now)
         return result
+    raise ConcurrencyError(f"customer {phone} kept changing")
+
+
+async def update_customer(
+    customers: CustomerStore,
+    phone: str,
+    command: PlaceOrder,
+    context: MessageContext,
+    now: datetime,
+) -> None:
+    """A returning customer's new name, address or e-mail; a lost race reads again."""
+    for _ in range(CONFLICT_ATTEMPTS):
+        customer = await customers.find_by_phone(phone)
+        if customer is None:
+            return
+        customer.update_details(
+            command.customer_name, command.customer_address, command.customer_email, now
+        )
+        if not customer.pending_events:
+            return
+        try:
+            await customers.update(customer, receipt(context))
+        except ConcurrencyError:
+            continue
+        return
     raise ConcurrencyError(f"customer {phone} kept changing")
 
 
@@ -102,27 +120,11 @@ def already_placed(order: Order) -> OperationResult:
 
 
 async def change_order(
-    orders: OrderStore,
-    order_id: str,
-    context: MessageContext,
-    change: Callable[[Order], None],
+    orders: OrderStore, order_id: str, context: MessageContext, apply: Callable[[Order], None]
 ) -> OperationResult:
-    """Load, change and store an order; a lost race reloads and applies again."""
-    for _ in range(CONFLICT_ATTEMPTS):
-        loaded = await orders.load(order_id)
-        if loaded is None:
-            raise OrderNotFoundError(order_id)
-        if (prior := loaded.replies.get(context.message_id or "")) is not None:
-            return prior
-        order = loaded.aggregate
-        change(order)
-        result = OperationResult.success(order_view(order))
-        try:
-            await orders.update(order, receipt(context, result))
-        except ConcurrencyError:
-            continue
-        return result
-    raise ConcurrencyError(f"order {order_id} kept changing")
+    return await change(
+        orders, order_id, context, apply, order_view, lambda: OrderNotFoundError(order_id)
+    )
 
 
 async def start_cooking(

@@ -1,0 +1,57 @@
+"""What command handlers share: receipts and the load-change-store loop."""
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+from pizzeria_contracts import OperationResult
+
+from ...domain.errors import DomainError
+from ...domain.events import DomainEvent
+from ..context import MessageContext
+from ..errors import ConcurrencyError
+from ..ports import AggregateStore, Receipt
+
+CONFLICT_ATTEMPTS = 5
+"""How often a command reloads and applies again after losing a race."""
+
+
+class _Aggregate(Protocol):
+    pending_events: list[DomainEvent]
+
+
+A = TypeVar("A", bound=_Aggregate)
+
+
+def receipt(context: MessageContext, result: OperationResult | None = None) -> Receipt:
+    return Receipt(context.message_id or "", context.causation, context.traceparent, result)
+
+
+async def change(
+    store: AggregateStore[A],
+    aggregate_id: str,
+    context: MessageContext,
+    apply: Callable[[A], None],
+    view: Callable[[A], Mapping[str, Any]],
+    missing: Callable[[], DomainError],
+    status: int = 200,
+) -> OperationResult:
+    """Load, change and store an aggregate; a lost race reloads and applies again.
+
+    A command seen before (same `message_id`) gets its stored reply and changes
+    nothing. Domain errors from `apply` propagate: nothing was stored.
+    """
+    for _ in range(CONFLICT_ATTEMPTS):
+        loaded = await store.load(aggregate_id)
+        if loaded is None:
+            raise missing()
+        if (prior := loaded.replies.get(context.message_id or "")) is not None:
+            return prior
+        aggregate = loaded.aggregate
+        apply(aggregate)
+        result = OperationResult.success(view(aggregate), status)
+        try:
+            await store.update(aggregate, receipt(context, result))
+        except ConcurrencyError:
+            continue
+        return result
+    raise ConcurrencyError(f"{aggregate_id} kept changing")
