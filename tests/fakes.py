@@ -91,6 +91,9 @@ class FakeMenu:
     async def current(self) -> Menu:
         return self.menu
 
+    def forget(self) -> None:
+        self.forgotten = True
+
 
 class FakeClock:
     """A clock that moves one second each time it is read."""

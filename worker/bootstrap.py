@@ -21,15 +21,15 @@ from pizzeria_contracts import names as n
 from pizzeria_contracts import queries as q
 
 from .adapters.mongo.database import Collections, connect, create_indexes
-from .adapters.mongo.documents import CustomerCodec, OrderCodec
+from .adapters.mongo.documents import CustomerCodec, OrderCodec, PizzaCodec
 from .adapters.mongo.menu import MongoMenu, seed_menu
 from .adapters.mongo.outbox import OutboxRelay, Projection
 from .adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
-from .adapters.mongo.views import MongoOrderViews
+from .adapters.mongo.views import MongoOrderViews, order_view_document
 from .adapters.rabbit import topology
 from .adapters.rabbit.publishing import RabbitPublisher
 from .application import behaviours
-from .application.handlers import orders, queries
+from .application.handlers import menu, orders, queries
 from .application.mediator import Handler, Mediator, Route
 from .entrypoints.subscribers import Subscriber
 from .settings import Settings
@@ -43,7 +43,12 @@ HANDLERS: list[tuple[str, type[Any], Callable[..., Any], bool]] = [
     (n.ASSIGN_DELIVERY, c.AssignDelivery, orders.assign_delivery, True),
     (n.DELIVER_ORDER, c.DeliverOrder, orders.deliver, True),
     (n.CANCEL_ORDER, c.CancelOrder, orders.cancel, True),
+    (n.ADD_PIZZA, c.AddPizza, menu.add_pizza, True),
+    (n.UPDATE_PIZZA, c.UpdatePizza, menu.update_pizza, True),
+    (n.REMOVE_PIZZA, c.RemovePizza, menu.remove_pizza, True),
     (n.GET_ORDER, q.GetOrder, queries.get_order, False),
+    (n.LIST_ORDERS_BY_CUSTOMER, q.ListOrdersByCustomer, queries.list_orders_by_customer, False),
+    (n.LIST_ACTIVE_ORDERS, q.ListActiveOrders, queries.list_active_orders, False),
     (n.GET_MENU, q.GetMenu, queries.get_menu, False),
 ]
 """Message name, body model, handler, and whether it is a command."""
@@ -96,13 +101,15 @@ class Service:
             graceful_timeout=settings.shutdown_timeout,
         )
         self.relay = OutboxRelay(
-            self._publish_event, {"orders": Projection(self.collections.order_views)}
+            self._publish_event,
+            {"orders": Projection(self.collections.order_views, order_view_document)},
         )
         self.menu = MongoMenu(self.collections.menu, settings.menu_cache_seconds)
         self.mediator = build_mediator(
             max_body_bytes=settings.max_body_bytes,
             orders=MongoAggregateStore(self.collections.orders, OrderCodec(), self.relay),
             customers=MongoCustomerStore(self.collections.customers, CustomerCodec(), self.relay),
+            pizzas=MongoAggregateStore(self.collections.menu, PizzaCodec(), self.relay),
             menu=self.menu,
             views=MongoOrderViews(self.collections.order_views),
         )

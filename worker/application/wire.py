@@ -6,7 +6,7 @@ from typing import Any
 from pizzeria_contracts.base import money
 
 from ..domain import events as ev
-from ..domain.menu import TOPPING_PRICE, Menu, Size
+from ..domain.menu import TOPPING_PRICE, Menu, MenuItem, Size
 from ..domain.orders import Order, OrderItem
 
 
@@ -42,17 +42,19 @@ def order_view(order: Order) -> dict[str, Any]:
     }
 
 
+def menu_item_view(item: MenuItem) -> dict[str, Any]:
+    """A pizza with its price in every size, without toppings."""
+    return {
+        "name": item.name,
+        "description": item.description,
+        "base_price": money(item.base_price),
+        "prices": {size.value: money(item.price(size, 0)) for size in Size},
+    }
+
+
 def menu_view(menu: Menu) -> dict[str, Any]:
     return {
-        "pizzas": [
-            {
-                "name": item.name,
-                "description": item.description,
-                "base_price": money(item.base_price),
-                "prices": {size.value: money(item.price(size, 0)) for size in Size},
-            }
-            for item in menu
-        ],
+        "pizzas": [menu_item_view(item) for item in menu],
         "sizes": {size.value: str(size.factor) for size in Size},
         "topping_price": money(TOPPING_PRICE),
     }

@@ -42,6 +42,13 @@ class UnknownSizeError(InvalidRequestError):
         self.field = field
 
 
+class InvalidCursorError(InvalidRequestError):
+    field = "cursor"
+
+    def __init__(self) -> None:
+        super().__init__("The cursor is not one this service gave out")
+
+
 class OrderNotFoundError(NotFoundError):
     field = "order_id"
 

@@ -102,3 +102,29 @@ class CustomerRegistered(CustomerEvent):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CustomerUpdated(CustomerEvent):
     type: ClassVar[str] = "customers.updated"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PizzaEvent(DomainEvent):
+    """A pizza of the menu as it is after the event; its id is its key."""
+
+    name: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PizzaAdded(PizzaEvent):
+    type: ClassVar[str] = "menu.pizza-added"
+    base_price: Decimal
+    description: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PizzaUpdated(PizzaEvent):
+    type: ClassVar[str] = "menu.pizza-updated"
+    base_price: Decimal
+    description: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PizzaRemoved(PizzaEvent):
+    type: ClassVar[str] = "menu.pizza-removed"

@@ -37,9 +37,10 @@ class Projection:
     """A read model that mirrors an aggregate's state, newest version wins."""
 
     views: AsyncCollection[Document]
+    shape: Callable[[Mapping[str, Any]], Document] = state_of
 
     def operations(self, doc: Mapping[str, Any]) -> list[InsertOne[Document] | UpdateOne]:
-        view = state_of(doc)
+        view = self.shape(doc)
         operations: list[InsertOne[Document] | UpdateOne] = []
         if any(entry["version"] == 1 for entry in doc["outbox"]):
             operations.append(InsertOne(view))

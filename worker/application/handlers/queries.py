@@ -1,7 +1,14 @@
 """Query handlers: read one view, never change anything."""
 
-from pizzeria_contracts import GetMenu, GetOrder, OperationResult
+from pizzeria_contracts import (
+    GetMenu,
+    GetOrder,
+    ListActiveOrders,
+    ListOrdersByCustomer,
+    OperationResult,
+)
 
+from ...domain.customers import normalize_phone
 from ...domain.errors import OrderNotFoundError
 from ..context import MessageContext
 from ..ports import MenuSource, OrderViews
@@ -19,3 +26,16 @@ async def get_order(
 
 async def get_menu(query: GetMenu, context: MessageContext, *, menu: MenuSource) -> OperationResult:
     return OperationResult.success(menu_view(await menu.current()))
+
+
+async def list_orders_by_customer(
+    query: ListOrdersByCustomer, context: MessageContext, *, views: OrderViews
+) -> OperationResult:
+    phone = normalize_phone(query.customer_phone)
+    return OperationResult.success(await views.by_customer(phone, query.limit, query.cursor))
+
+
+async def list_active_orders(
+    query: ListActiveOrders, context: MessageContext, *, views: OrderViews
+) -> OperationResult:
+    return OperationResult.success(await views.active(query.limit, query.cursor))
