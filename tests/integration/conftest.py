@@ -1,0 +1,116 @@
+"""Integration fixtures: MongoDB stores wired to a real relay that records what it publishes."""
+
+import asyncio
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractRobustConnection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from pizzeria_contracts import OperationResult
+from worker.adapters.mongo.database import INDEXES, Collections, Document
+from worker.adapters.mongo.documents import CustomerCodec, OrderCodec
+from worker.adapters.mongo.outbox import OutboxRelay, Projection
+from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
+from worker.application.ports import Receipt
+from worker.application.wire import order_view
+from worker.domain.menu import DEFAULT_MENU, Size
+from worker.domain.orders import CustomerDetails, Order, OrderItem
+
+
+def utc_now(ago: timedelta = timedelta(0)) -> datetime:
+    """Now (minus `ago`) to the millisecond, as MongoDB stores it."""
+    now = datetime.now(UTC) - ago
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def random_phone() -> str:
+    return "+39" + str(uuid.uuid4().int)[:10]
+
+
+def new_order(now: datetime | None = None) -> Order:
+    """A confirmed order (version 2) of two pizzas, one with toppings."""
+    margherita, _, supreme, *_ = DEFAULT_MENU
+    items = [
+        OrderItem.priced(uuid.uuid4().hex, margherita, Size.LARGE, ("basil", "olives")),
+        OrderItem.priced(uuid.uuid4().hex, supreme, Size.SMALL, ()),
+    ]
+    customer = CustomerDetails(uuid.uuid4().hex, "Luigi Verdi", random_phone(), "1 Via Roma")
+    return Order.place(uuid.uuid4().hex, customer, items, "card", "ring twice", now or utc_now())
+
+
+def receipt_for(order: Order, status: int = 200) -> Receipt:
+    """What a command leaves with its change: its ids and the reply it earned."""
+    result = OperationResult.success(order_view(order), status)
+    return Receipt(uuid.uuid4().hex, uuid.uuid4().hex, None, result)
+
+
+class RecordingPublisher:
+    """The relay's publish function: records entries, or fails while `failing` is set."""
+
+    def __init__(self) -> None:
+        self.entries: list[Mapping[str, Any]] = []
+        self.failing = False
+
+    async def __call__(self, entry: Mapping[str, Any]) -> None:
+        if self.failing:
+            raise ConnectionError("the broker is away")
+        self.entries.append(entry)
+
+    def about(self, subject: str) -> list[Mapping[str, Any]]:
+        return [entry for entry in self.entries if entry["subject"] == subject]
+
+    def kinds(self, subject: str) -> list[tuple[str, int]]:
+        return [(entry["type"], entry["version"]) for entry in self.about(subject)]
+
+
+@dataclasses.dataclass
+class Stores:
+    collections: Collections
+    published: RecordingPublisher
+    relay: OutboxRelay
+    orders: MongoAggregateStore[Order]
+    customers: MongoCustomerStore
+
+    async def order_doc(self, order_id: str) -> Document:
+        doc = await self.collections.orders.find_one({"_id": order_id})
+        assert doc is not None
+        return doc
+
+
+@pytest.fixture
+async def stores(database: AsyncDatabase[Document]) -> AsyncIterator[Stores]:
+    """Collections of this test's own (so sweeps see only its documents) and a running relay."""
+    suffix = uuid.uuid4().hex[:8]
+    collections = Collections(
+        *(database[f"{field.name}_{suffix}"] for field in dataclasses.fields(Collections))
+    )
+    for field in dataclasses.fields(Collections):
+        await getattr(collections, field.name).create_indexes(INDEXES[field.name])
+    published = RecordingPublisher()
+    relay = OutboxRelay(published, {collections.orders.name: Projection(collections.order_views)})
+    task = asyncio.create_task(relay.run())
+    yield Stores(
+        collections,
+        published,
+        relay,
+        MongoAggregateStore(collections.orders, OrderCodec(), relay),
+        MongoCustomerStore(collections.customers, CustomerCodec(), relay),
+    )
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@pytest.fixture(scope="module")
+async def connection(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
+    """A plain aio-pika connection, as another service would use."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    yield connection
+    await connection.close()

@@ -1,0 +1,180 @@
+"""The MongoDB stores against a real MongoDB-protocol server, with a real outbox relay."""
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from worker.adapters.mongo.database import INDEXES, Document, create_indexes
+from worker.application.errors import ConcurrencyError
+from worker.application.wire import event_body, order_view
+from worker.domain.customers import Customer
+
+from .conftest import Stores, new_order, random_phone, receipt_for, utc_now
+
+pytestmark = pytest.mark.integration
+
+
+def customer(phone: str) -> Customer:
+    return Customer.register(
+        uuid.uuid4().hex, "Maria Rossi", phone, "2 Via Po", "maria@example.com", utc_now()
+    )
+
+
+async def test_a_created_order_loads_back_with_every_field(stores: Stores) -> None:
+    order = new_order()
+    expected = dict(vars(order), pending_events=[])
+
+    assert await stores.orders.create(order, receipt_for(order, 201))
+
+    loaded = await stores.orders.load(order.id)
+    assert loaded is not None
+    assert vars(loaded.aggregate) == expected
+    restored = loaded.aggregate
+    assert isinstance(restored.total_amount, Decimal)
+    assert restored.total_amount == Decimal("43.77")
+    assert [item.unit_price for item in restored.items] == [Decimal("25.78"), Decimal("17.99")]
+    assert restored.created_at is not None
+    assert restored.created_at.utcoffset() is not None
+    assert restored.updated_at == order.updated_at
+
+
+async def test_loading_an_unknown_order_finds_nothing(stores: Stores) -> None:
+    assert await stores.orders.load(uuid.uuid4().hex) is None
+
+
+async def test_creating_an_order_whose_id_exists_returns_false(stores: Stores) -> None:
+    order = new_order()
+    await stores.orders.create(order, receipt_for(order, 201))
+    twin = new_order()
+    twin.id = order.id
+
+    assert await stores.orders.create(twin, receipt_for(twin, 201)) is False
+
+    loaded = await stores.orders.load(order.id)
+    assert loaded is not None
+    assert loaded.aggregate.customer == order.customer
+
+
+async def test_updating_from_a_stale_version_raises_and_stores_nothing(stores: Stores) -> None:
+    order = new_order()
+    await stores.orders.create(order, receipt_for(order, 201))
+    first, second = await stores.orders.load(order.id), await stores.orders.load(order.id)
+    assert first is not None
+    assert second is not None
+    first.aggregate.start_cooking(utc_now())
+    await stores.orders.update(first.aggregate, receipt_for(first.aggregate))
+    second.aggregate.cancel("changed my mind", utc_now())
+    stale = receipt_for(second.aggregate)
+
+    with pytest.raises(ConcurrencyError):
+        await stores.orders.update(second.aggregate, stale)
+
+    doc = await stores.order_doc(order.id)
+    assert (doc["status"], doc["version"], doc["cancel_reason"]) == ("cooking", 3, None)
+    assert stale.message_id not in [entry["message_id"] for entry in doc["inbox"]]
+    assert "orders.cancelled" not in [kind for kind, _ in stores.published.kinds(order.id)]
+    assert await stores.orders.reply_for(order.id, stale.message_id) is None
+
+
+async def test_the_reply_stored_with_a_change_is_found_again(stores: Stores) -> None:
+    order = new_order()
+    placed = receipt_for(order, 201)
+    await stores.orders.create(order, placed)
+    order.start_cooking(utc_now())
+    cooking = receipt_for(order)
+    await stores.orders.update(order, cooking)
+
+    again = await stores.orders.reply_for(order.id, placed.message_id)
+    assert again is not None
+    assert again.model_dump(mode="json") == placed.result.model_dump(mode="json")
+    found = await stores.orders.reply_for(order.id, cooking.message_id)
+    assert found is not None
+    assert (found.status, found.data["status"]) == (200, "cooking")
+    assert await stores.orders.reply_for(order.id, uuid.uuid4().hex) is None
+    loaded = await stores.orders.load(order.id)
+    assert loaded is not None
+    assert set(loaded.replies) == {placed.message_id, cooking.message_id}
+    assert loaded.replies[placed.message_id].status == 201
+
+
+async def test_events_are_relayed_in_version_order_then_leave_the_outbox(stores: Stores) -> None:
+    order = new_order()
+    raised = list(order.pending_events)
+    placed = receipt_for(order, 201)
+    await stores.orders.create(order, placed)
+    order.start_cooking(utc_now())
+    raised += order.pending_events
+    cooking = receipt_for(order)
+    await stores.orders.update(order, cooking)
+
+    entries = stores.published.about(order.id)
+    assert [(e["id"], e["type"], e["version"]) for e in entries] == [
+        (event.event_id, event.type, event.version) for event in raised
+    ]
+    correlations = [placed.correlation_id] * 2 + [cooking.correlation_id]
+    assert [entry["correlation_id"] for entry in entries] == correlations
+    assert [entry["body"] for entry in entries] == [event_body(event) for event in raised]
+    assert entries[0]["body"]["order_id"] == order.id
+    assert entries[0]["body"]["total_amount"] == "43.77"
+    assert (await stores.order_doc(order.id))["outbox"] == []
+
+
+async def test_the_read_model_mirrors_the_order_after_each_change(stores: Stores) -> None:
+    views = stores.collections.order_views
+    order = new_order()
+    await stores.orders.create(order, receipt_for(order, 201))
+    assert await views.find_one({"_id": order.id}, {"_id": 0}) == order_view(order)
+
+    order.start_cooking(utc_now())
+    await stores.orders.update(order, receipt_for(order))
+
+    assert await views.find_one({"_id": order.id}, {"_id": 0}) == order_view(order)
+
+
+async def test_an_older_projection_never_overwrites_a_newer_one(stores: Stores) -> None:
+    views = stores.collections.order_views
+    order = new_order()
+    await stores.orders.create(order, receipt_for(order, 201))
+    created = await stores.order_doc(order.id)
+    first_events = stores.published.about(order.id)
+    order.start_cooking(utc_now())
+    order.mark_ready(utc_now())
+    await stores.orders.update(order, receipt_for(order))
+
+    await stores.relay.relay(stores.collections.orders, dict(created, outbox=first_events))
+
+    view = await views.find_one({"_id": order.id}, {"_id": 0})
+    assert view == order_view(order)
+    assert (view["status"], view["version"]) == ("ready", 4)
+
+
+async def test_a_phone_belongs_to_one_customer_only(stores: Stores) -> None:
+    phone = random_phone()
+    first, second = customer(phone), customer(phone)
+
+    assert await stores.customers.create(first, None) is True
+    assert await stores.customers.create(second, None) is False
+
+    found = await stores.customers.find_by_phone(phone)
+    assert found is not None
+    assert (found.id, found.name, found.phone, found.version) == (first.id, first.name, phone, 1)
+    assert await stores.customers.find_by_phone(random_phone()) is None
+    registered = stores.published.about(first.id)
+    assert [entry["type"] for entry in registered] == ["customers.registered"]
+    assert stores.published.about(second.id) == []
+
+
+async def test_create_indexes_declares_every_index(database: AsyncDatabase[Document]) -> None:
+    await create_indexes(database)
+    await create_indexes(database)  # idempotent
+
+    for name, models in INDEXES.items():
+        listed = {index["name"]: index async for index in await database[name].list_indexes()}
+        for model in models:
+            wanted = model.document
+            assert wanted["name"] in listed, f"{name}.{wanted['name']}"
+            index = listed[wanted["name"]]
+            assert dict(index["key"]) == dict(wanted["key"])
+            assert bool(index.get("unique")) == bool(wanted.get("unique"))
