@@ -61,7 +61,7 @@ class FakeStore(Generic[A]):
         self.events.extend(aggregate.pending_events)
         aggregate.pending_events.clear()
         self.items[aggregate.id] = copy.deepcopy(aggregate)
-        if receipt:
+        if receipt and receipt.result:
             self.replies.setdefault(aggregate.id, {})[receipt.message_id] = receipt.result
 
 

@@ -88,6 +88,7 @@ async def test_the_reply_stored_with_a_change_is_found_again(stores: Stores) -> 
 
     again = await stores.orders.reply_for(order.id, placed.message_id)
     assert again is not None
+    assert placed.result is not None
     assert again.model_dump(mode="json") == placed.result.model_dump(mode="json")
     found = await stores.orders.reply_for(order.id, cooking.message_id)
     assert found is not None
