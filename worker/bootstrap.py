@@ -97,8 +97,11 @@ class Service:
         self.broker = RabbitBroker(
             settings.amqp_url.get_secret_value(),
             apply_types=False,
-            logger=None,
+            logger=None,  # our LoggingBehaviour writes the one line per message
             graceful_timeout=settings.shutdown_timeout,
+            # The topology declares the worker's queues on the default channel
+            # and FastStream consumes them there, so the limit belongs here.
+            default_channel=Channel(prefetch_count=settings.prefetch),
         )
         self.relay = OutboxRelay(
             self._publish_event,
@@ -119,7 +122,6 @@ class Service:
         for queue in (topology.COMMANDS_QUEUE, topology.QUERIES_QUEUE):
             self.broker.subscriber(
                 queue,
-                channel=Channel(prefetch_count=settings.prefetch),
                 ack_policy=AckPolicy.MANUAL,
                 decoder=_raw,
                 no_reply=True,

@@ -10,6 +10,8 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from pizzeria_contracts import OperationResult, names
 
 JSON = "application/json"
+MESSAGE_ID_ADDED_HEADER = "x-message-id-added"
+"""On a dead letter that arrived without message_id: the one it has was added."""
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
@@ -91,6 +93,8 @@ class RabbitPublisher:
         headers.setdefault(names.ORIGINAL_ROUTING_KEY_HEADER, request.routing_key or "")
         if request.user_id:  # RabbitMQ checks user_id against the publisher: keep it aside
             headers.setdefault("x-original-user-id", request.user_id)
+        if not request.message_id:  # aiormq gives every published message an id
+            headers.setdefault(MESSAGE_ID_ADDED_HEADER, True)
         message = Message(
             request.body,
             headers=headers,
