@@ -22,12 +22,14 @@ from pizzeria_contracts import queries as q
 
 from .adapters.mongo.database import Collections, connect, create_indexes
 from .adapters.mongo.documents import CustomerCodec, OrderCodec, PizzaCodec
+from .adapters.mongo.health import DatabaseGate
 from .adapters.mongo.menu import MongoMenu, seed_menu
 from .adapters.mongo.outbox import OutboxRelay, Projection
 from .adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from .adapters.mongo.views import MongoOrderViews, order_view_document
 from .adapters.rabbit import topology
 from .adapters.rabbit.publishing import RabbitPublisher
+from .adapters.rabbit.retry import RetryPolicy
 from .application import behaviours
 from .application.handlers import menu, orders, queries
 from .application.mediator import Handler, Mediator, Route
@@ -92,7 +94,11 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.mongo = connect(settings.mongodb_url.get_secret_value())
+        self.mongo = connect(
+            settings.mongodb_url.get_secret_value(),
+            serverSelectionTimeoutMS=int(settings.mongodb_timeout_seconds * 1000),
+        )
+        self.database_gate = DatabaseGate(lambda: self.mongo.admin.command("ping"))
         self.collections = Collections.of(self.mongo[settings.mongodb_database])
         self.broker = RabbitBroker(
             settings.amqp_url.get_secret_value(),
@@ -144,13 +150,19 @@ class Service:
         await self.broker.connect()
         commands = [name for name, *_, is_command in HANDLERS if is_command]
         queries_ = [name for name, *_, is_command in HANDLERS if not is_command]
-        await topology.declare(self.broker, commands, queries_)
+        await topology.declare(self.broker, commands, queries_, self.settings.retry_attempts)
         self._publisher = RabbitPublisher(
             await self.broker.declare_exchange(topology.EVENTS),
             await self.broker.declare_exchange(RabbitExchange("")),
             await self.broker.declare_exchange(topology.DEAD_LETTER),
         )
-        self._subscriber = Subscriber(self.mediator, self._publisher)
+        retry = RetryPolicy(
+            self.settings.retry_attempts,
+            self.settings.retry_base_delay,
+            self.settings.retry_max_delay,
+            self.settings.retry_jitter,
+        )
+        self._subscriber = Subscriber(self.mediator, self._publisher, self.database_gate, retry)
         self._tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self._sweep_forever(), name="outbox-sweep"),
@@ -175,6 +187,22 @@ class Service:
                 log.exception("outbox sweep failed; trying again later")
 
     async def stop(self) -> None:
+        """Stop taking work, finish what is in flight, flush the outbox, disconnect.
+
+        Messages that do not finish within the shutdown timeout stay
+        unacknowledged, so RabbitMQ gives them to another worker (or this one,
+        restarted); their effects are idempotent.
+        """
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()
+        try:
+            flushed = await asyncio.wait_for(
+                self.relay.sweep(self.collections.with_outbox, timedelta(0)), timeout=5
+            )
+            if flushed:
+                log.info("flushed the outbox of %d documents", flushed)
+        except Exception as error:  # noqa: BLE001 - the next start's sweep relays what is left
+            log.warning("outbox not flushed at shutdown: %r", error)
         await self.broker.stop()
         for task in self._tasks:
             task.cancel()

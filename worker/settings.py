@@ -32,5 +32,14 @@ class Settings(BaseSettings):
     """How often to look for events a relay left behind."""
     outbox_grace_seconds: Annotated[float, Field(ge=0)] = 10.0
     """How old a waiting event must be before the sweep takes it."""
+    mongodb_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    """How long a database call waits for a server before the database counts as down."""
+    retry_attempts: Annotated[int, Field(ge=0, le=20)] = 5
+    """Retries of a command that failed for a passing reason, before it is dead-lettered."""
+    retry_base_delay: Annotated[float, Field(gt=0)] = 1.0
+    """Seconds before the first retry; each next one waits twice as long."""
+    retry_max_delay: Annotated[float, Field(gt=0)] = 60.0
+    retry_jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
+    """Each delay is stretched by up to this fraction, at random."""
     shutdown_timeout: Annotated[float, Field(gt=0)] = 15.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

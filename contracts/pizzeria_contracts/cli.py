@@ -52,7 +52,13 @@ def parser() -> argparse.ArgumentParser:
     place.add_argument("--address")
     place.add_argument("--email")
     place.add_argument(
-        "--pizza", action="append", default=[], type=parse_pizza, metavar="NAME[:SIZE[:TOPPINGS]]"
+        "--pizza",
+        action="append",
+        default=[],
+        type=parse_pizza,
+        metavar="NAME[:SIZE[:TOPPINGS]]",
+        help="repeat for each pizza; size defaults to medium, toppings are comma-separated "
+        "(margherita:large:basil,olives)",
     )
     place.add_argument("--payment", default="cash", choices=["cash", "card", "online"])
     place.add_argument("--notes")
@@ -147,8 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return asyncio.run(run(args))
-    except (TimeoutError, ConnectionError, OSError) as error:
-        print(f"no answer: {type(error).__name__}: {error}", file=sys.stderr)
+    except TimeoutError:
+        print(f"no reply within {args.timeout:g} s: is the worker running?", file=sys.stderr)
+        return NO_ANSWER
+    except (ConnectionError, OSError) as error:
+        print(f"cannot reach RabbitMQ at {args.url.split('@')[-1]}: {error}", file=sys.stderr)
         return NO_ANSWER
     except json.JSONDecodeError as error:
         print(f"the body is not JSON: {error}", file=sys.stderr)

@@ -7,3 +7,7 @@ class TransientError(Exception):
 
 class ConcurrencyError(TransientError):
     """Somebody else changed the aggregate first."""
+
+
+class DatabaseUnavailableError(TransientError):
+    """The database does not answer: wait for it rather than burn retries."""

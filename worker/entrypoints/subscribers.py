@@ -1,38 +1,54 @@
 """Subscribers: decode the transport, ask the mediator, answer, acknowledge.
 
 Every message is acknowledged only after its outcome is safe: the change and
-its events stored, the dead letter confirmed, the reply sent. Whatever goes
-wrong, the sender with a `reply_to` hears back.
+its events stored, the dead letter or the retry copy confirmed, the reply
+sent. Whatever goes wrong, the sender with a `reply_to` hears back, once.
+
+Failures by kind: an unusable message is dead-lettered at once; a business
+refusal is a reply; a database that does not answer holds the message until
+it does; any other failure of a command is retried through the delay queues
+and dead-lettered as `retries-exhausted` when they are spent.
 """
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from aio_pika.abc import AbstractIncomingMessage
 from faststream.rabbit import RabbitMessage
 
 from pizzeria_contracts import OperationResult, names
 
-from ..adapters.rabbit.publishing import RabbitPublisher
+from ..adapters.rabbit.publishing import ORIGINAL_USER_ID_HEADER, RabbitPublisher
+from ..adapters.rabbit.retry import RetryPolicy, attempts_so_far
 from ..application.context import MessageContext
+from ..application.errors import DatabaseUnavailableError
 from ..application.mediator import Mediator, Outcome
 
 log = logging.getLogger("worker.subscribers")
 
-FAILED = Outcome(
-    OperationResult.failure(500, "The message could not be processed"),
-    dead_letter="processing-failed",
-)
+FAILURE = OperationResult.failure(500, "The message could not be processed")
+RETRIES_EXHAUSTED = Outcome(FAILURE, dead_letter="retries-exhausted")
+QUERY_FAILED = Outcome(FAILURE, dead_letter="processing-failed")
+
+
+class Gate(Protocol):
+    async def wait_until_up(self) -> None: ...
 
 
 def context_of(raw: AbstractIncomingMessage) -> MessageContext:
+    """What the message says about itself; a retried command says where it first arrived."""
     headers = raw.headers or {}
+    exchange, name, user_id = raw.exchange or "", raw.routing_key or "", raw.user_id
+    if not exchange and attempts_so_far(raw):  # back from a delay queue
+        exchange = _text(headers.get(names.ORIGINAL_EXCHANGE_HEADER)) or ""
+        name = _text(headers.get(names.ORIGINAL_ROUTING_KEY_HEADER)) or ""
+        user_id = _text(headers.get(ORIGINAL_USER_ID_HEADER))
     return MessageContext(
-        name=raw.routing_key or "",
-        exchange=raw.exchange or "",
+        name=name,
+        exchange=exchange,
         message_id=raw.message_id,
         correlation_id=raw.correlation_id,
-        user_id=raw.user_id,
+        user_id=user_id,
         traceparent=_text(headers.get(names.TRACEPARENT_HEADER)),
     )
 
@@ -46,19 +62,56 @@ def _text(value: Any) -> str | None:
 class Subscriber:
     """The handler FastStream calls for each message of a worker queue."""
 
-    def __init__(self, mediator: Mediator, publisher: RabbitPublisher) -> None:
+    def __init__(
+        self, mediator: Mediator, publisher: RabbitPublisher, database: Gate, retry: RetryPolicy
+    ) -> None:
         self._mediator = mediator
         self._publisher = publisher
+        self._database = database
+        self._retry = retry
 
     async def __call__(self, message: RabbitMessage) -> None:
         raw = message.raw_message
         context = context_of(raw)
-        try:
-            outcome = await self._mediator.send(context.name, raw.body, context)
-        except Exception:
-            log.exception("%s failed", context.name, extra={"message_id": context.message_id})
-            outcome = FAILED
-        if outcome.dead_letter:
-            await self._publisher.dead_letter(raw, outcome.dead_letter, outcome.result.detail or "")
-        await self._publisher.reply(raw, outcome.result)
+        outcome = await self._handle(raw, context)
+        if outcome is not None:
+            if outcome.dead_letter:
+                detail = outcome.result.detail or ""
+                await self._publisher.dead_letter(raw, outcome.dead_letter, detail)
+            await self._publisher.reply(raw, outcome.result)
         await raw.ack()
+
+    async def _handle(
+        self, raw: AbstractIncomingMessage, context: MessageContext
+    ) -> Outcome | None:
+        """The outcome to answer with, or None when the message will be tried again."""
+        while True:
+            try:
+                return await self._mediator.send(context.name, raw.body, context)
+            except DatabaseUnavailableError:
+                await self._database.wait_until_up()
+            except Exception as error:  # noqa: BLE001 - every failure is retried or answered
+                return await self._failed(raw, context, error)
+
+    async def _failed(
+        self, raw: AbstractIncomingMessage, context: MessageContext, error: Exception
+    ) -> Outcome | None:
+        extra = {"message_name": context.name, "message_id": context.message_id}
+        if context.exchange != names.COMMANDS_EXCHANGE:
+            log.error("%s failed", context.name, exc_info=error, extra=extra)
+            return QUERY_FAILED
+        attempt = attempts_so_far(raw) + 1
+        if attempt > self._retry.attempts:
+            log.error("%s failed; retries spent", context.name, exc_info=error, extra=extra)
+            return RETRIES_EXHAUSTED
+        delay = self._retry.delay(attempt)
+        log.warning(
+            "%s failed (%s); retry %d in %.1fs",
+            context.name,
+            type(error).__name__,
+            attempt,
+            delay,
+            extra=extra,
+        )
+        await self._publisher.retry(raw, attempt, delay, type(error).__name__)
+        return None

@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure, PyMongoError
 
-from ...application.errors import TransientError
+from ...application.errors import DatabaseUnavailableError, TransientError
 
 DUPLICATE_KEY = 11000
 _TRANSIENT_CODES = {
@@ -20,8 +20,6 @@ _TRANSIENT_CODES = {
 
 
 def is_transient(error: PyMongoError) -> bool:
-    if isinstance(error, (AutoReconnect, ConnectionFailure)):
-        return True
     if isinstance(error, OperationFailure):
         return error.code in _TRANSIENT_CODES or error.has_error_label("TransientTransactionError")
     return False
@@ -32,6 +30,8 @@ async def database_call(what: str) -> AsyncIterator[None]:
     """Database hiccups become TransientError, so the message is tried again later."""
     try:
         yield
+    except (AutoReconnect, ConnectionFailure) as error:
+        raise DatabaseUnavailableError(f"{what}: {type(error).__name__}") from None
     except PyMongoError as error:
         if is_transient(error):
             raise TransientError(f"{what}: {type(error).__name__}") from None

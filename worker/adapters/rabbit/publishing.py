@@ -9,7 +9,10 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from pizzeria_contracts import OperationResult, names
 
+from .retry import RETRY_ATTEMPT_HEADER, delay_queue
+
 JSON = "application/json"
+ORIGINAL_USER_ID_HEADER = "x-original-user-id"
 MESSAGE_ID_ADDED_HEADER = "x-message-id-added"
 """On a dead letter that arrived without message_id: the one it has was added."""
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
@@ -86,29 +89,47 @@ class RabbitPublisher:
 
     async def dead_letter(self, request: AbstractIncomingMessage, reason: str, detail: str) -> None:
         """Keep the message as it arrived, with why it could not be processed."""
-        headers = dict(request.headers or {})
-        headers[names.ERROR_REASON_HEADER] = reason
-        headers[names.ERROR_DETAIL_HEADER] = detail[:1000]
-        headers.setdefault(names.ORIGINAL_EXCHANGE_HEADER, request.exchange or "")
-        headers.setdefault(names.ORIGINAL_ROUTING_KEY_HEADER, request.routing_key or "")
-        if request.user_id:  # RabbitMQ checks user_id against the publisher: keep it aside
-            headers.setdefault("x-original-user-id", request.user_id)
-        if not request.message_id:  # aiormq gives every published message an id
-            headers.setdefault(MESSAGE_ID_ADDED_HEADER, True)
-        message = Message(
-            request.body,
-            headers=headers,
-            content_type=request.content_type,
-            content_encoding=request.content_encoding,
-            delivery_mode=DeliveryMode.PERSISTENT,
-            priority=request.priority,
-            correlation_id=request.correlation_id,
-            reply_to=request.reply_to,
-            message_id=request.message_id,
-            timestamp=request.timestamp,
-            type=request.type,
-            app_id=request.app_id,
+        message = _copy(
+            request,
+            {names.ERROR_REASON_HEADER: reason, names.ERROR_DETAIL_HEADER: detail[:1000]},
         )
-        await self._dead_letters.publish(
-            message, routing_key=request.routing_key or "", mandatory=False
-        )
+        routing_key = str(message.headers[names.ORIGINAL_ROUTING_KEY_HEADER])
+        await self._dead_letters.publish(message, routing_key=routing_key, mandatory=False)
+
+    async def retry(
+        self, request: AbstractIncomingMessage, attempt: int, delay: float, error: str
+    ) -> None:
+        """Park a copy in the delay queue of this attempt; it comes back after `delay` s."""
+        extra = {RETRY_ATTEMPT_HEADER: attempt, "x-last-error": error}
+        message = _copy(request, extra, expiration=max(0.001, delay))
+        queue = delay_queue(names.COMMANDS_QUEUE, attempt)
+        await self._replies.publish(message, routing_key=queue, mandatory=False)
+
+
+def _copy(
+    request: AbstractIncomingMessage, extra: dict[str, Any], expiration: float | None = None
+) -> Message:
+    """The request's body and properties, persistent, with where it first arrived."""
+    headers = dict(request.headers or {})
+    headers.setdefault(names.ORIGINAL_EXCHANGE_HEADER, request.exchange or "")
+    headers.setdefault(names.ORIGINAL_ROUTING_KEY_HEADER, request.routing_key or "")
+    if request.user_id:  # RabbitMQ checks user_id against the publisher: keep it aside
+        headers.setdefault(ORIGINAL_USER_ID_HEADER, request.user_id)
+    if not request.message_id:  # aiormq gives every published message an id
+        headers.setdefault(MESSAGE_ID_ADDED_HEADER, True)
+    headers.update(extra)
+    return Message(
+        request.body,
+        headers=headers,
+        content_type=request.content_type,
+        content_encoding=request.content_encoding,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        priority=request.priority,
+        correlation_id=request.correlation_id,
+        reply_to=request.reply_to,
+        message_id=request.message_id,
+        timestamp=request.timestamp,
+        type=request.type,
+        app_id=request.app_id,
+        expiration=expiration,
+    )

@@ -11,6 +11,8 @@ from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, Rabbit
 
 from pizzeria_contracts import names
 
+from .retry import delay_queue
+
 UNROUTED_EXCHANGE = "pizzeria.unrouted"
 
 UNROUTED = RabbitExchange(UNROUTED_EXCHANGE, type=ExchangeType.FANOUT, durable=True)
@@ -34,7 +36,25 @@ COMMANDS_QUEUE = RabbitQueue(names.COMMANDS_QUEUE, durable=True)
 QUERIES_QUEUE = RabbitQueue(names.QUERIES_QUEUE, durable=True)
 
 
-async def declare(broker: RabbitBroker, commands: Iterable[str], queries: Iterable[str]) -> None:
+def delay_queues(attempts: int) -> list[RabbitQueue]:
+    """One queue per retry of a command: a message waits there for its expiration,
+    then RabbitMQ dead-letters it back into the command queue (no plugin needed)."""
+    return [
+        RabbitQueue(
+            delay_queue(names.COMMANDS_QUEUE, attempt),
+            durable=True,
+            arguments={
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": names.COMMANDS_QUEUE,
+            },
+        )
+        for attempt in range(1, attempts + 1)
+    ]
+
+
+async def declare(
+    broker: RabbitBroker, commands: Iterable[str], queries: Iterable[str], retry_attempts: int
+) -> None:
     """Declare every exchange and queue and bind the worker's queues by message name."""
     await broker.declare_exchange(UNROUTED)
     exchanges = {
@@ -50,3 +70,5 @@ async def declare(broker: RabbitBroker, commands: Iterable[str], queries: Iterab
     query_queue = await broker.declare_queue(QUERIES_QUEUE)
     for name in queries:
         await query_queue.bind(exchanges[names.QUERIES_EXCHANGE], routing_key=name)
+    for queue in delay_queues(retry_attempts):
+        await broker.declare_queue(queue)
