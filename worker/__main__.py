@@ -8,22 +8,34 @@ import sys
 
 from pydantic import ValidationError
 
+from .application.authorization import PolicyError
 from .bootstrap import Service
-from .settings import Settings
+from .settings import Settings, describe, env_name, mask
 
 log = logging.getLogger("worker")
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings) -> int:
     service = Service(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    await service.start()
+    try:
+        await service.start()
+    except Exception as error:  # noqa: BLE001 - say what could not be reached, then exit
+        log.error(
+            "could not start: %s (RabbitMQ %s, MongoDB %s)",
+            f"{type(error).__name__}: {error}",
+            mask(settings.amqp_url.get_secret_value()),
+            mask(settings.mongodb_url.get_secret_value()),
+        )
+        await service.stop()
+        return 1
     await stopping.wait()
     log.info("stopping: finishing the messages in flight")
     await service.stop()
+    return 0
 
 
 async def check(settings: Settings) -> bool:
@@ -48,17 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as error:
-        print(f"invalid settings: {error}", file=sys.stderr)
+        print(describe(error), file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    if args.command == "check":
-        return 0 if asyncio.run(check(settings)) else 1
-    asyncio.run(serve(settings))
-    return 0
+    try:
+        if args.command == "check":
+            return 0 if asyncio.run(check(settings)) else 1
+        return asyncio.run(serve(settings))
+    except PolicyError as error:
+        print(f"invalid setting {env_name('authorization_policy')}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

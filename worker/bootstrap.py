@@ -31,8 +31,9 @@ from .adapters.rabbit import topology
 from .adapters.rabbit.publishing import RabbitPublisher
 from .adapters.rabbit.retry import RetryPolicy
 from .application import behaviours
+from .application.authorization import AuthorizationBehaviour, Policy
 from .application.handlers import menu, orders, queries
-from .application.mediator import Handler, Mediator, Route
+from .application.mediator import Behaviour, Handler, Mediator, Route
 from .entrypoints.subscribers import Subscriber
 from .settings import Settings
 
@@ -72,21 +73,35 @@ def inject(handler: Callable[..., Any], dependencies: Mapping[str, Any]) -> Hand
     return functools.partial(handler, **{name: dependencies[name] for name in wanted})
 
 
-def build_mediator(*, max_body_bytes: int = 64 * 1024, **dependencies: Any) -> Mediator:
+COMMAND_NAMES = [name for name, *_, is_command in HANDLERS if is_command]
+QUERY_NAMES = [name for name, *_, is_command in HANDLERS if not is_command]
+
+
+def build_mediator(
+    *, max_body_bytes: int = 64 * 1024, policy: Policy | None = None, **dependencies: Any
+) -> Mediator:
+    """The pipeline, outermost first: log, authorize (before any parsing), validate,
+    turn domain errors into replies, keep lanes; then the handler."""
     dependencies.setdefault("clock", utc_now)
     routes = [
         Route(name, model, inject(handler, dependencies), is_command)
         for name, model, handler, is_command in HANDLERS
     ]
-    return Mediator(
-        routes,
-        [
-            behaviours.LoggingBehaviour(),
-            behaviours.ValidationBehaviour(max_body_bytes),
-            behaviours.DomainErrorBehaviour(),
-            behaviours.LaneBehaviour(),
-        ],
-    )
+    pipeline: list[Behaviour] = [behaviours.LoggingBehaviour()]
+    if policy is not None:
+        pipeline.append(AuthorizationBehaviour(policy))
+    pipeline += [
+        behaviours.ValidationBehaviour(max_body_bytes),
+        behaviours.DomainErrorBehaviour(),
+        behaviours.LaneBehaviour(),
+    ]
+    return Mediator(routes, pipeline)
+
+
+def load_policy(settings: Settings) -> Policy | None:
+    if settings.authorization_policy is None:
+        return None
+    return Policy.load(settings.authorization_policy, COMMAND_NAMES, QUERY_NAMES)
 
 
 class Service:
@@ -114,8 +129,10 @@ class Service:
             {"orders": Projection(self.collections.order_views, order_view_document)},
         )
         self.menu = MongoMenu(self.collections.menu, settings.menu_cache_seconds)
+        self.policy = load_policy(settings)
         self.mediator = build_mediator(
             max_body_bytes=settings.max_body_bytes,
+            policy=self.policy,
             orders=MongoAggregateStore(self.collections.orders, OrderCodec(), self.relay),
             customers=MongoCustomerStore(self.collections.customers, CustomerCodec(), self.relay),
             pizzas=MongoAggregateStore(self.collections.menu, PizzaCodec(), self.relay),
@@ -148,9 +165,9 @@ class Service:
         if await seed_menu(self.collections.menu):
             log.info("seeded the default menu")
         await self.broker.connect()
-        commands = [name for name, *_, is_command in HANDLERS if is_command]
-        queries_ = [name for name, *_, is_command in HANDLERS if not is_command]
-        await topology.declare(self.broker, commands, queries_, self.settings.retry_attempts)
+        await topology.declare(
+            self.broker, COMMAND_NAMES, QUERY_NAMES, self.settings.retry_attempts
+        )
         self._publisher = RabbitPublisher(
             await self.broker.declare_exchange(topology.EVENTS),
             await self.broker.declare_exchange(RabbitExchange("")),
@@ -168,6 +185,13 @@ class Service:
             asyncio.create_task(self._sweep_forever(), name="outbox-sweep"),
         ]
         await self.broker.start()
+        if self.policy is None:
+            log.warning(
+                "AUTHORIZATION IS OFF: any user who can publish to the exchanges may send "
+                "every command and query. Set PIZZERIA_AUTHORIZATION_POLICY to a policy file."
+            )
+        else:
+            log.info("authorization policy in force for users: %s", ", ".join(self.policy.users))
         log.info(
             "worker started: database %s, queues %s and %s, prefetch %d",
             self.settings.mongodb_database,

@@ -1,8 +1,10 @@
 """The worker's settings, from the environment (and an optional `.env` file)."""
 
+from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,5 +43,34 @@ class Settings(BaseSettings):
     retry_max_delay: Annotated[float, Field(gt=0)] = 60.0
     retry_jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
     """Each delay is stretched by up to this fraction, at random."""
+    authorization_policy: Path | None = None
+    """A TOML file naming what each RabbitMQ user may send; without one, all is allowed."""
     shutdown_timeout: Annotated[float, Field(gt=0)] = 15.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a field."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"PIZZERIA_{field.upper()}"
+
+
+def describe(error: ValidationError) -> str:
+    """One line per bad setting, naming its variable and never echoing its value."""
+    lines = []
+    for problem in error.errors(include_url=False, include_input=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        name = env_name(field) if field in Settings.model_fields else field
+        lines.append(f"invalid setting {name}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def mask(url: str) -> str:
+    """A URL fit for a log line: the password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
