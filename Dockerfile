@@ -30,12 +30,17 @@ COPY --from=build /opt/venv /opt/venv
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIZZERIA_HTTP_HOST=0.0.0.0 \
+    PIZZERIA_LOG_FORMAT=json
+
+# /metrics, /health/live, /health/ready
+EXPOSE 8080
 
 WORKDIR /app
 USER pizzeria
 
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
-    CMD ["python", "-m", "worker", "check"]
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/health/ready', timeout=5)"]
 
 CMD ["python", "-m", "worker"]

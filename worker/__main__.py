@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from .application.authorization import PolicyError
 from .bootstrap import Service
+from .observability import logs
 from .settings import Settings, describe, env_name, mask
 
 log = logging.getLogger("worker")
@@ -62,11 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(describe(error), file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(settings.log_level, settings.log_format)
     try:
         if args.command == "check":
             return 0 if asyncio.run(check(settings)) else 1

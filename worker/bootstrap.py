@@ -35,7 +35,9 @@ from .application.authorization import AuthorizationBehaviour, Policy
 from .application.handlers import menu, orders, queries
 from .application.mediator import Behaviour, Handler, Mediator, Route
 from .entrypoints.subscribers import Subscriber
-from .settings import Settings
+from .observability.http import OperatorServer
+from .observability.metrics import Metrics, MetricsBehaviour
+from .settings import Settings, mask
 
 log = logging.getLogger("worker")
 
@@ -78,16 +80,22 @@ QUERY_NAMES = [name for name, *_, is_command in HANDLERS if not is_command]
 
 
 def build_mediator(
-    *, max_body_bytes: int = 64 * 1024, policy: Policy | None = None, **dependencies: Any
+    *,
+    max_body_bytes: int = 64 * 1024,
+    policy: Policy | None = None,
+    metrics: Metrics | None = None,
+    **dependencies: Any,
 ) -> Mediator:
-    """The pipeline, outermost first: log, authorize (before any parsing), validate,
-    turn domain errors into replies, keep lanes; then the handler."""
+    """The pipeline, outermost first: log, count, authorize (before any parsing),
+    validate, turn domain errors into replies, keep lanes; then the handler."""
     dependencies.setdefault("clock", utc_now)
     routes = [
         Route(name, model, inject(handler, dependencies), is_command)
         for name, model, handler, is_command in HANDLERS
     ]
     pipeline: list[Behaviour] = [behaviours.LoggingBehaviour()]
+    if metrics is not None:
+        pipeline.append(MetricsBehaviour(metrics))
     if policy is not None:
         pipeline.append(AuthorizationBehaviour(policy))
     pipeline += [
@@ -130,9 +138,11 @@ class Service:
         )
         self.menu = MongoMenu(self.collections.menu, settings.menu_cache_seconds)
         self.policy = load_policy(settings)
+        self.metrics = Metrics()
         self.mediator = build_mediator(
             max_body_bytes=settings.max_body_bytes,
             policy=self.policy,
+            metrics=self.metrics,
             orders=MongoAggregateStore(self.collections.orders, OrderCodec(), self.relay),
             customers=MongoCustomerStore(self.collections.customers, CustomerCodec(), self.relay),
             pizzas=MongoAggregateStore(self.collections.menu, PizzaCodec(), self.relay),
@@ -141,6 +151,12 @@ class Service:
         )
         self._publisher: RabbitPublisher | None = None
         self._subscriber: Subscriber | None = None
+        self.operator: OperatorServer | None = None
+        if settings.http_enabled:
+            self.operator = OperatorServer(
+                settings.http_host, settings.http_port, self.metrics, self.readiness
+            )
+        self._oldest_waiting: datetime | None = None
         self._tasks: list[asyncio.Task[None]] = []
         for queue in (topology.COMMANDS_QUEUE, topology.QUERIES_QUEUE):
             self.broker.subscriber(
@@ -160,11 +176,13 @@ class Service:
 
     async def start(self) -> None:
         await self.mongo.admin.command("ping")
+        log.info("connected to MongoDB at %s", mask(self.settings.mongodb_url.get_secret_value()))
         database = self.mongo[self.settings.mongodb_database]
         await create_indexes(database)
         if await seed_menu(self.collections.menu):
             log.info("seeded the default menu")
         await self.broker.connect()
+        log.info("connected to RabbitMQ at %s", mask(self.settings.amqp_url.get_secret_value()))
         await topology.declare(
             self.broker, COMMAND_NAMES, QUERY_NAMES, self.settings.retry_attempts
         )
@@ -179,12 +197,16 @@ class Service:
             self.settings.retry_max_delay,
             self.settings.retry_jitter,
         )
-        self._subscriber = Subscriber(self.mediator, self._publisher, self.database_gate, retry)
+        self._subscriber = Subscriber(
+            self.mediator, self._publisher, self.database_gate, retry, self.metrics
+        )
         self._tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self._sweep_forever(), name="outbox-sweep"),
         ]
         await self.broker.start()
+        if self.operator is not None:
+            await self.operator.start()
         if self.policy is None:
             log.warning(
                 "AUTHORIZATION IS OFF: any user who can publish to the exchanges may send "
@@ -202,13 +224,35 @@ class Service:
 
     async def _sweep_forever(self) -> None:
         grace = timedelta(seconds=self.settings.outbox_grace_seconds)
+        collections = self.collections.with_outbox
         while True:
             await asyncio.sleep(self.settings.outbox_sweep_seconds)
             try:
-                if found := await self.relay.sweep(self.collections.with_outbox, grace):
+                if found := await self.relay.sweep(collections, grace):
                     log.info("relayed %d documents left in the outbox", found)
-            except Exception:
-                log.exception("outbox sweep failed; trying again later")
+                waiting, self._oldest_waiting = await self.relay.backlog(collections)
+            except Exception as error:  # noqa: BLE001 - the next sweep tries again
+                log.warning("outbox sweep failed; trying again later: %r", error)
+                continue
+            self.metrics.outbox_backlog.set(waiting)
+            self.metrics.outbox_oldest.set(self._outbox_age())
+
+    def _outbox_age(self) -> float:
+        oldest = self._oldest_waiting
+        return 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
+
+    async def readiness(self) -> dict[str, bool]:
+        """Ready when the broker and the database answer and the outbox keeps up."""
+        broker = await self.broker.ping(timeout=1.0)
+        try:
+            await asyncio.wait_for(self.mongo.admin.command("ping"), timeout=1.0)
+            database = self.database_gate.is_up
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            database = False
+        self.metrics.connected.labels("rabbitmq").set(broker)
+        self.metrics.connected.labels("mongodb").set(database)
+        outbox = self._outbox_age() < self.settings.outbox_alarm_seconds
+        return {"rabbitmq": broker, "mongodb": database, "outbox": outbox}
 
     async def stop(self) -> None:
         """Stop taking work, finish what is in flight, flush the outbox, disconnect.
@@ -228,6 +272,8 @@ class Service:
         except Exception as error:  # noqa: BLE001 - the next start's sweep relays what is left
             log.warning("outbox not flushed at shutdown: %r", error)
         await self.broker.stop()
+        if self.operator is not None:
+            await self.operator.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

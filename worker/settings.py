@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,6 +14,16 @@ def _env(name: str) -> AliasChoices:
 
 class Settings(BaseSettings):
     """Every setting has a default that works with the local services of `scripts/run`."""
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp(cls, url: SecretStr) -> SecretStr:
+        return _with_scheme(url, ("amqp", "amqps"))
+
+    @field_validator("mongodb_url")
+    @classmethod
+    def _mongodb(cls, url: SecretStr) -> SecretStr:
+        return _with_scheme(url, ("mongodb", "mongodb+srv"))
 
     model_config = SettingsConfigDict(
         env_prefix="PIZZERIA_", env_file=".env", extra="ignore", populate_by_name=True
@@ -47,6 +57,22 @@ class Settings(BaseSettings):
     """A TOML file naming what each RabbitMQ user may send; without one, all is allowed."""
     shutdown_timeout: Annotated[float, Field(gt=0)] = 15.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per line, for log shippers; `text`: for people."""
+    http_enabled: bool = True
+    """Serve /metrics, /health/live and /health/ready."""
+    http_host: str = "127.0.0.1"
+    http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    """0 takes any free port (the start-up log says which)."""
+    outbox_alarm_seconds: Annotated[float, Field(gt=0)] = 60.0
+    """Not ready while an event has waited longer than this to be published."""
+
+
+def _with_scheme(url: SecretStr, schemes: tuple[str, ...]) -> SecretStr:
+    parts = urlsplit(url.get_secret_value())
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"needs a URL such as {schemes[0]}://user:password@host/")
+    return url
 
 
 def env_name(field: str) -> str:

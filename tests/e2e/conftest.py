@@ -64,6 +64,7 @@ def _environment(
         if key.removeprefix("PIZZERIA_") not in SETTINGS
     }
     env.update(AMQP_URL=amqp_url, MONGODB_URL=mongodb_url, MONGODB_DATABASE=database)
+    env.update(PIZZERIA_HTTP_PORT="0")  # any free port: never clash with a worker on 8080
     env.update(extra)
     return env
 

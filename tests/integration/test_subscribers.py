@@ -26,7 +26,10 @@ async def service(
     amqp_url: str, mongodb_url: str, mongo_client: AsyncMongoClient[Document]
 ) -> AsyncIterator[Service]:
     name = f"test_service_{uuid.uuid4().hex[:12]}"
-    service = Service(Settings(amqp_url=amqp_url, mongodb_url=mongodb_url, mongodb_database=name))
+    settings = Settings(
+        amqp_url=amqp_url, mongodb_url=mongodb_url, mongodb_database=name, http_port=0
+    )
+    service = Service(settings)
     await service.start()
     yield service
     await service.stop()

@@ -110,6 +110,20 @@ class OutboxRelay:
             await asyncio.gather(*(self.relay(collection, doc) for doc in docs))
         return found
 
+    async def backlog(
+        self, collections: list[AsyncCollection[Document]]
+    ) -> tuple[int, datetime | None]:
+        """How many documents have events waiting, and when the oldest was raised."""
+        waiting = {"outbox.at": {"$lte": datetime.now(UTC) + timedelta(days=36500)}}
+        count, oldest = 0, None
+        for collection in collections:
+            count += await collection.count_documents(waiting)
+            first = await collection.find_one(waiting, {"outbox.at": 1}, sort=[("outbox.at", 1)])
+            if first is not None:
+                at = min(entry["at"] for entry in first["outbox"])
+                oldest = at if oldest is None else min(oldest, at)
+        return count, oldest
+
     async def _flush(self, batch: list[_Pending]) -> None:
         published = await asyncio.gather(*(self._publish_all(p.doc) for p in batch))
         by_collection: dict[str, list[_Pending]] = {}

@@ -1,0 +1,74 @@
+"""Prometheus metrics of the worker, in a registry of its own."""
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ..application.mediator import Message, Next, Outcome
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.messages = Counter(
+            "pizzeria_messages",
+            "Messages handled, by name, outcome and status",
+            ["name", "outcome", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "pizzeria_message_duration_seconds",
+            "Time from a message's arrival in the pipeline to its outcome",
+            ["name"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "pizzeria_messages_in_flight", "Messages being handled now", registry=self.registry
+        )
+        self.retries = Counter(
+            "pizzeria_retries", "Commands parked for a retry", ["name"], registry=self.registry
+        )
+        self.dead_letters = Counter(
+            "pizzeria_dead_letters", "Messages dead-lettered", ["reason"], registry=self.registry
+        )
+        self.outbox_backlog = Gauge(
+            "pizzeria_outbox_backlog_documents",
+            "Documents with events not yet published, as of the last sweep",
+            registry=self.registry,
+        )
+        self.outbox_oldest = Gauge(
+            "pizzeria_outbox_oldest_event_age_seconds",
+            "Age of the oldest event not yet published, as of the last sweep",
+            registry=self.registry,
+        )
+        self.connected = Gauge(
+            "pizzeria_connection_up",
+            "1 when the service answers, 0 when it does not",
+            ["service"],
+            registry=self.registry,
+        )
+
+
+class MetricsBehaviour:
+    """Counts every message by name (`unknown` for names no handler has), outcome and
+    status, and times it."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    async def __call__(self, message: Message, next_: Next) -> Outcome:
+        name = message.name if message.route else "unknown"
+        metrics = self._metrics
+        started = time.perf_counter()
+        metrics.in_flight.inc()
+        outcome_kind, status = "error", 500
+        try:
+            outcome = await next_(message)
+            status = outcome.result.status
+            outcome_kind = outcome.dead_letter or ("ok" if outcome.result.ok else "rejected")
+            return outcome
+        finally:
+            metrics.in_flight.dec()
+            metrics.duration.labels(name).observe(time.perf_counter() - started)
+            metrics.messages.labels(name, outcome_kind, str(status)).inc()
