@@ -4,6 +4,10 @@ Exit codes follow the result, so scripts can branch on them: 0 success,
 2 usage, 3 bad request (400), 4 not found (404), 5 conflict (409),
 6 unauthorized or forbidden (401/403), 7 server error (500),
 8 no answer (timeout or no connection).
+
+`pizzeria dead-letters list|show|replay|purge` works on the dead-letter queue:
+0 done, 1 some could not be replayed (they stay), 2 usage, 4 no such dead
+letter (`show`), 8 no connection or no such queue.
 """
 
 import argparse
@@ -12,13 +16,17 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import names
 from .results import OperationResult
 
+if TYPE_CHECKING:
+    from .deadletters import DeadLetter, Report
+
 EXIT_CODES = {400: 3, 401: 6, 403: 6, 404: 4, 409: 5}
 NO_ANSWER = 8
+DONE = {"replay": "replayed", "purge": "purged"}
 
 LIFECYCLE = {
     "cook": names.START_COOKING,
@@ -89,7 +97,35 @@ def parser() -> argparse.ArgumentParser:
     events = sub.add_parser("events", help="print events as they happen")
     events.add_argument("pattern", nargs="?", default="#", help="topic pattern, e.g. 'orders.*'")
     events.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_dead_letter_commands(sub)
     return top
+
+
+def add_dead_letter_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    dead = sub.add_parser("dead-letters", help="list, show, replay or purge dead letters")
+    dead.add_argument("--queue", default=names.DEAD_LETTER_QUEUE, help="default: %(default)s")
+    action = dead.add_subparsers(dest="action", required=True)
+    listing = action.add_parser("list", help="one line per dead letter; removes nothing")
+    add_filters(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = action.add_parser("show", help="properties, headers and body of a dead letter")
+    show.add_argument("message_id")
+    show.add_argument("--json", action="store_true")
+    for verb, what in (
+        ("replay", "publish them again where they first arrived, then remove them"),
+        ("purge", "remove them for good"),
+    ):
+        one = action.add_parser(verb, help=f"{what}; needs a filter or --all")
+        add_filters(one)
+        one.add_argument("--all", action="store_true", help="every dead letter")
+        one.add_argument("--dry-run", action="store_true", help="only say what would happen")
+
+
+def add_filters(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--reason", help="x-error-reason, e.g. retries-exhausted")
+    command.add_argument("--routing-key", help="x-original-routing-key, e.g. orders.place")
+    command.add_argument("--id", dest="message_id", metavar="MESSAGE_ID")
+    command.add_argument("--limit", type=int, help="stop after this many matching dead letters")
 
 
 def request_of(args: argparse.Namespace) -> tuple[str, str, Any]:
@@ -131,6 +167,8 @@ def show(result: OperationResult) -> int:
 async def run(args: argparse.Namespace) -> int:
     from .client import PizzeriaClient  # the client extra is needed from here on
 
+    if args.command == "dead-letters":
+        return await run_dead_letters(args)
     async with PizzeriaClient(args.url, timeout=args.timeout) as client:
         if args.command == "events":
             async for event in client.events(args.pattern):
@@ -149,8 +187,120 @@ async def run(args: argparse.Namespace) -> int:
         return show(await client.ask(name, body))
 
 
+def usage_problem(args: argparse.Namespace) -> str | None:
+    if args.command != "dead-letters" or args.action not in ("replay", "purge"):
+        return None
+    filtered = any(v is not None for v in (args.reason, args.routing_key, args.message_id))
+    if not filtered and not args.all:
+        return "needs --reason, --routing-key or --id, or --all"
+    if filtered and args.all:
+        return "--all does not go with --reason, --routing-key or --id"
+    return None
+
+
+async def run_dead_letters(args: argparse.Namespace) -> int:
+    import aio_pika
+
+    from .deadletters import DeadLetterQueueNotFoundError, DeadLetters, Filter
+
+    async with await aio_pika.connect(args.url, timeout=args.timeout) as connection:
+        tool = DeadLetters(connection, args.queue)
+        try:
+            if args.action == "show":
+                report = await tool.list(Filter(message_id=args.message_id))
+                for number, letter in enumerate(report.matched):
+                    if number and not args.json:
+                        print()  # a blank line between letters that share a message_id
+                    show_letter(letter, args.json)
+                return 0 if report.matched else 4
+            where = Filter(args.reason, args.routing_key, args.message_id)
+            if args.action == "list":
+                report = await tool.list(where, limit=args.limit)
+                for letter in report.matched:
+                    print(json.dumps(letter.summary()) if args.json else line_of(letter))
+            elif args.action == "replay":
+                report = await tool.replay(where, dry_run=args.dry_run, limit=args.limit)
+            else:
+                report = await tool.purge(where, dry_run=args.dry_run, limit=args.limit)
+        except DeadLetterQueueNotFoundError:
+            print(f"no queue {args.queue!r} on this virtual host", file=sys.stderr)
+            return NO_ANSWER
+    summarize(args, report)
+    return 1 if report.failed else 0
+
+
+def line_of(letter: "DeadLetter") -> str:
+    age = letter.age()
+    where = f"{letter.original_exchange or '(default)'}/{letter.original_routing_key or ''}"
+    return "  ".join(
+        (
+            f"{letter.message_id or '-':32}",
+            f"{letter.reason or '-':18}",
+            f"{where:40}",
+            f"{letter.size:>7}B",
+            f"{'-' if age is None else duration(age.total_seconds()):>6}",
+            (letter.detail or "").replace("\n", " ")[:80],
+        )
+    )
+
+
+def duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size:.0f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
+
+
+def show_letter(letter: "DeadLetter", as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(letter.as_json()))
+        return
+    full = letter.as_json()
+    print(f"dead letter {letter.position} in the queue, {letter.size} bytes")
+    for section in ("properties", "headers"):
+        print(f"{section}:")
+        for name, value in full[section].items():
+            plain = isinstance(value, str) and value.isprintable()
+            print(f"  {name}: {value if plain else json.dumps(value)}")
+    text = letter.text
+    print("body:" if text is not None else "body (not UTF-8, hex):")
+    print(text if text is not None else letter.body.hex(" ", 16))
+
+
+def summarize(args: argparse.Namespace, report: "Report") -> None:
+    """What was done to each letter, then the counts; warnings go to stderr."""
+    for letter, why in report.skipped:
+        print(f"skipped {letter.message_id}: {why}", file=sys.stderr)
+    for letter, why in report.failed:
+        print(f"failed {letter.message_id}: {why}; it stays", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not report.complete:
+        print(
+            f"warning: stopped after {report.scanned} of {report.queued} messages, the most "
+            "it holds at once; the rest were not looked at (narrow the filter)",
+            file=sys.stderr,
+        )
+    if args.action == "list":
+        print(f"{len(report.matched)} of {report.scanned} dead letters", file=sys.stderr)
+        return
+    done = f"would {args.action}" if report.dry_run else DONE[args.action]
+    for letter in report.done:
+        target = f" -> {letter.original_exchange or '(default)'}/{letter.original_routing_key}"
+        print(f"{done} {letter.message_id}{target if args.action == 'replay' else ''}")
+    counts = f"{done} {len(report.done)}"
+    if args.action == "replay":
+        counts += f", skipped {len(report.skipped)}, failed {len(report.failed)}"
+    dry = " (dry run: nothing changed)" if report.dry_run else ""
+    print(f"{counts}; {report.kept} kept in {args.queue}{dry}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    problem = usage_problem(args)
+    if problem is not None:
+        print(f"pizzeria dead-letters {args.action}: {problem}", file=sys.stderr)
+        return 2
     try:
         return asyncio.run(run(args))
     except TimeoutError:

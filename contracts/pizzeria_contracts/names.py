@@ -18,6 +18,9 @@ COMMANDS_QUEUE: Final = "pizzeria.worker.commands"
 QUERIES_QUEUE: Final = "pizzeria.worker.queries"
 """The worker's durable queue for every query name."""
 
+UNROUTED_EXCHANGE: Final = "pizzeria.unrouted"
+"""Fanout: alternate exchange of the command and query exchanges."""
+
 DIRECT_REPLY_TO: Final = "amq.rabbitmq.reply-to"
 
 STATUS_HEADER: Final = "status"
@@ -26,6 +29,27 @@ ERROR_DETAIL_HEADER: Final = "x-error-detail"
 ORIGINAL_EXCHANGE_HEADER: Final = "x-original-exchange"
 ORIGINAL_ROUTING_KEY_HEADER: Final = "x-original-routing-key"
 TRACEPARENT_HEADER: Final = "traceparent"
+ORIGINAL_USER_ID_HEADER: Final = "x-original-user-id"
+"""On a dead letter or retry: its user_id, which RabbitMQ accepts only from its own user."""
+MESSAGE_ID_ADDED_HEADER: Final = "x-message-id-added"
+"""On a dead letter that arrived without message_id: the one it has was added."""
+DEAD_LETTERED_AT_HEADER: Final = "x-dead-lettered-at"
+"""On a dead letter: when the worker gave up on it (RFC 3339, UTC)."""
+RETRY_ATTEMPT_HEADER: Final = "x-retry-attempt"
+"""On a retried command: retries spent so far."""
+LAST_ERROR_HEADER: Final = "x-last-error"
+"""On a retried command: the kind of failure of its last try."""
+
+DEAD_LETTER_REASONS: Final = {
+    "invalid-json": "the body is not JSON",
+    "invalid-message": "the body does not fit the message's schema",
+    "unknown-message": "no handler for this routing key on this exchange",
+    "missing-message-id": "a command without message_id",
+    "message-too-large": "the body is larger than the worker accepts, checked before parsing",
+    "processing-failed": "a query's handler failed unexpectedly (a 500 reply)",
+    "retries-exhausted": "a command kept failing unexpectedly after its retries (a 500 reply)",
+}
+"""`x-error-reason` values of v1; an open set (readers treat unknown reasons alike)."""
 
 EVENT_SOURCE: Final = "urn:pizzeria:order-service"
 """The CloudEvents `source` of every event the worker publishes."""

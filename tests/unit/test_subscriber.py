@@ -46,10 +46,14 @@ class RecordingPublisher:
     async def reply(self, request: object, result: OperationResult) -> None:
         self.replies.append(result)
 
-    async def dead_letter(self, request: object, reason: str, detail: str) -> None:
+    async def dead_letter(
+        self, request: object, context: MessageContext, reason: str, detail: str
+    ) -> None:
         self.dead_letters.append(reason)
 
-    async def retry(self, request: object, attempt: int, delay: float, error: str) -> None:
+    async def retry(
+        self, request: object, context: MessageContext, attempt: int, delay: float, error: str
+    ) -> None:
         self.retries.append((attempt, delay))
 
 

@@ -18,11 +18,12 @@ from faststream.rabbit import RabbitMessage
 
 from pizzeria_contracts import OperationResult, names
 
-from ..adapters.rabbit.publishing import ORIGINAL_USER_ID_HEADER, RabbitPublisher
+from ..adapters.rabbit.publishing import RabbitPublisher
 from ..adapters.rabbit.retry import RetryPolicy, attempts_so_far
 from ..application.context import MessageContext
 from ..application.errors import DatabaseUnavailableError
 from ..application.mediator import Mediator, Outcome
+from ..observability.metrics import Metrics
 
 log = logging.getLogger("worker.subscribers")
 
@@ -42,7 +43,7 @@ def context_of(raw: AbstractIncomingMessage) -> MessageContext:
     if not exchange and attempts_so_far(raw):  # back from a delay queue
         exchange = _text(headers.get(names.ORIGINAL_EXCHANGE_HEADER)) or ""
         name = _text(headers.get(names.ORIGINAL_ROUTING_KEY_HEADER)) or ""
-        user_id = _text(headers.get(ORIGINAL_USER_ID_HEADER))
+        user_id = _text(headers.get(names.ORIGINAL_USER_ID_HEADER))
     return MessageContext(
         name=name,
         exchange=exchange,
@@ -63,12 +64,18 @@ class Subscriber:
     """The handler FastStream calls for each message of a worker queue."""
 
     def __init__(
-        self, mediator: Mediator, publisher: RabbitPublisher, database: Gate, retry: RetryPolicy
+        self,
+        mediator: Mediator,
+        publisher: RabbitPublisher,
+        database: Gate,
+        retry: RetryPolicy,
+        metrics: Metrics | None = None,
     ) -> None:
         self._mediator = mediator
         self._publisher = publisher
         self._database = database
         self._retry = retry
+        self._metrics = metrics
 
     async def __call__(self, message: RabbitMessage) -> None:
         raw = message.raw_message
@@ -77,7 +84,9 @@ class Subscriber:
         if outcome is not None:
             if outcome.dead_letter:
                 detail = outcome.result.detail or ""
-                await self._publisher.dead_letter(raw, outcome.dead_letter, detail)
+                await self._publisher.dead_letter(raw, context, outcome.dead_letter, detail)
+                if self._metrics:
+                    self._metrics.dead_letters.labels(outcome.dead_letter).inc()
             await self._publisher.reply(raw, outcome.result)
         await raw.ack()
 
@@ -113,5 +122,7 @@ class Subscriber:
             delay,
             extra=extra,
         )
-        await self._publisher.retry(raw, attempt, delay, type(error).__name__)
+        await self._publisher.retry(raw, context, attempt, delay, type(error).__name__)
+        if self._metrics:
+            self._metrics.retries.labels(context.name).inc()
         return None

@@ -40,7 +40,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         millis, _, order_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
         return datetime.fromtimestamp(int(millis) / 1000, UTC), order_id
-    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
         raise InvalidCursorError() from None
 
 

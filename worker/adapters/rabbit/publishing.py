@@ -1,6 +1,7 @@
 """Everything the worker sends: events, replies and dead letters."""
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -9,12 +10,10 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from pizzeria_contracts import OperationResult, names
 
-from .retry import RETRY_ATTEMPT_HEADER, delay_queue
+from ...application.context import MessageContext
+from .retry import delay_queue
 
 JSON = "application/json"
-ORIGINAL_USER_ID_HEADER = "x-original-user-id"
-MESSAGE_ID_ADDED_HEADER = "x-message-id-added"
-"""On a dead letter that arrived without message_id: the one it has was added."""
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
@@ -87,36 +86,55 @@ class RabbitPublisher:
         )
         await self._replies.publish(message, routing_key=request.reply_to, mandatory=False)
 
-    async def dead_letter(self, request: AbstractIncomingMessage, reason: str, detail: str) -> None:
+    async def dead_letter(
+        self, request: AbstractIncomingMessage, context: MessageContext, reason: str, detail: str
+    ) -> None:
         """Keep the message as it arrived, with why it could not be processed."""
-        message = _copy(
-            request,
-            {names.ERROR_REASON_HEADER: reason, names.ERROR_DETAIL_HEADER: detail[:1000]},
-        )
+        extra = {
+            names.ERROR_REASON_HEADER: reason,
+            names.ERROR_DETAIL_HEADER: detail[:1000],
+            names.DEAD_LETTERED_AT_HEADER: datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        message = _copy(request, context, extra)
         routing_key = str(message.headers[names.ORIGINAL_ROUTING_KEY_HEADER])
         await self._dead_letters.publish(message, routing_key=routing_key, mandatory=False)
 
     async def retry(
-        self, request: AbstractIncomingMessage, attempt: int, delay: float, error: str
+        self,
+        request: AbstractIncomingMessage,
+        context: MessageContext,
+        attempt: int,
+        delay: float,
+        error: str,
     ) -> None:
         """Park a copy in the delay queue of this attempt; it comes back after `delay` s."""
-        extra = {RETRY_ATTEMPT_HEADER: attempt, "x-last-error": error}
-        message = _copy(request, extra, expiration=max(0.001, delay))
+        extra = {names.RETRY_ATTEMPT_HEADER: attempt, names.LAST_ERROR_HEADER: error}
+        message = _copy(request, context, extra, expiration=max(0.001, delay))
         queue = delay_queue(names.COMMANDS_QUEUE, attempt)
         await self._replies.publish(message, routing_key=queue, mandatory=False)
 
 
 def _copy(
-    request: AbstractIncomingMessage, extra: dict[str, Any], expiration: float | None = None
+    request: AbstractIncomingMessage,
+    context: MessageContext,
+    extra: dict[str, Any],
+    expiration: float | None = None,
 ) -> Message:
-    """The request's body and properties, persistent, with where it first arrived."""
+    """The request's body and properties, persistent, with where it first arrived.
+
+    The `x-original-*` headers are the worker's own reading of the message
+    (`context`), written over anything a sender put there: a sender must not
+    choose the identity or the name its command is retried under.
+    """
     headers = dict(request.headers or {})
-    headers.setdefault(names.ORIGINAL_EXCHANGE_HEADER, request.exchange or "")
-    headers.setdefault(names.ORIGINAL_ROUTING_KEY_HEADER, request.routing_key or "")
-    if request.user_id:  # RabbitMQ checks user_id against the publisher: keep it aside
-        headers.setdefault(ORIGINAL_USER_ID_HEADER, request.user_id)
+    headers[names.ORIGINAL_EXCHANGE_HEADER] = context.exchange
+    headers[names.ORIGINAL_ROUTING_KEY_HEADER] = context.name
+    headers.pop(names.ORIGINAL_USER_ID_HEADER, None)
+    if context.user_id:  # RabbitMQ checks user_id against the publisher: keep it aside
+        headers[names.ORIGINAL_USER_ID_HEADER] = context.user_id
+    headers.pop(names.MESSAGE_ID_ADDED_HEADER, None)
     if not request.message_id:  # aiormq gives every published message an id
-        headers.setdefault(MESSAGE_ID_ADDED_HEADER, True)
+        headers[names.MESSAGE_ID_ADDED_HEADER] = True
     headers.update(extra)
     return Message(
         request.body,

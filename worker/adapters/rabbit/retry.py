@@ -5,7 +5,7 @@ import random
 
 from aio_pika.abc import AbstractIncomingMessage
 
-RETRY_ATTEMPT_HEADER = "x-retry-attempt"
+from pizzeria_contracts import names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +24,7 @@ class RetryPolicy:
 
 
 def attempts_so_far(message: AbstractIncomingMessage) -> int:
-    value = (message.headers or {}).get(RETRY_ATTEMPT_HEADER, 0)
+    value = (message.headers or {}).get(names.RETRY_ATTEMPT_HEADER, 0)
     return value if isinstance(value, int) and value >= 0 else 0
 
 

@@ -13,20 +13,18 @@ from pizzeria_contracts import names
 
 from .retry import delay_queue
 
-UNROUTED_EXCHANGE = "pizzeria.unrouted"
-
-UNROUTED = RabbitExchange(UNROUTED_EXCHANGE, type=ExchangeType.FANOUT, durable=True)
+UNROUTED = RabbitExchange(names.UNROUTED_EXCHANGE, type=ExchangeType.FANOUT, durable=True)
 COMMANDS = RabbitExchange(
     names.COMMANDS_EXCHANGE,
     type=ExchangeType.DIRECT,
     durable=True,
-    arguments={"alternate-exchange": UNROUTED_EXCHANGE},
+    arguments={"alternate-exchange": names.UNROUTED_EXCHANGE},
 )
 QUERIES = RabbitExchange(
     names.QUERIES_EXCHANGE,
     type=ExchangeType.DIRECT,
     durable=True,
-    arguments={"alternate-exchange": UNROUTED_EXCHANGE},
+    arguments={"alternate-exchange": names.UNROUTED_EXCHANGE},
 )
 EVENTS = RabbitExchange(names.EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
 DEAD_LETTER = RabbitExchange(names.DEAD_LETTER_EXCHANGE, type=ExchangeType.FANOUT, durable=True)
@@ -64,7 +62,7 @@ async def declare(
     dead_letters = await broker.declare_queue(DEAD_LETTER_QUEUE)
     await dead_letters.bind(exchanges[names.DEAD_LETTER_EXCHANGE], routing_key="")
     command_queue = await broker.declare_queue(COMMANDS_QUEUE)
-    await command_queue.bind(UNROUTED_EXCHANGE, routing_key="")
+    await command_queue.bind(names.UNROUTED_EXCHANGE, routing_key="")
     for name in commands:
         await command_queue.bind(exchanges[names.COMMANDS_EXCHANGE], routing_key=name)
     query_queue = await broker.declare_queue(QUERIES_QUEUE)
