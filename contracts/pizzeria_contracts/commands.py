@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from .base import Money, WireModel
+from .base import MoneyText, WireModel
 
 PHONE_PATTERN = r"^\+?[0-9][0-9 ().-]{5,24}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,189}$"
@@ -25,7 +25,7 @@ OrderId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 PizzaName = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Topping = Annotated[str, StringConstraints(min_length=1, max_length=30)]
 PaymentMethod = Literal["cash", "card", "online"]
-Price = Annotated[Money, Field(gt=0, le=1000, decimal_places=2)]
+Price = Annotated[MoneyText, Field(gt=0, le=1000)]
 
 
 class PizzaRequest(WireModel):

@@ -27,7 +27,6 @@ class OrderView(WireModel):
     customer_name: str
     customer_phone: str
     customer_address: str | None
-    customer_email: str | None = None
     items: list[OrderItemView]
     total_amount: Money
     payment_method: str
