@@ -35,6 +35,7 @@ from .application.authorization import AuthorizationBehaviour, Policy
 from .application.handlers import menu, orders, queries
 from .application.mediator import Behaviour, Handler, Mediator, Route
 from .entrypoints.subscribers import Subscriber
+from .observability.database import DatabaseCommands
 from .observability.http import OperatorServer
 from .observability.metrics import Metrics, MetricsBehaviour
 from .settings import Settings, mask
@@ -117,9 +118,12 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.metrics = Metrics()
+        self.database_commands = DatabaseCommands(self.metrics, settings.record_database_commands)
         self.mongo = connect(
             settings.mongodb_url.get_secret_value(),
             serverSelectionTimeoutMS=int(settings.mongodb_timeout_seconds * 1000),
+            event_listeners=[self.database_commands],
         )
         self.database_gate = DatabaseGate(lambda: self.mongo.admin.command("ping"))
         self.collections = Collections.of(self.mongo[settings.mongodb_database])
@@ -138,7 +142,6 @@ class Service:
         )
         self.menu = MongoMenu(self.collections.menu, settings.menu_cache_seconds)
         self.policy = load_policy(settings)
-        self.metrics = Metrics()
         self.mediator = build_mediator(
             max_body_bytes=settings.max_body_bytes,
             policy=self.policy,
@@ -190,6 +193,7 @@ class Service:
             await self.broker.declare_exchange(topology.EVENTS),
             await self.broker.declare_exchange(RabbitExchange("")),
             await self.broker.declare_exchange(topology.DEAD_LETTER),
+            lambda kind: self.metrics.publishes.labels(kind).inc(),
         )
         retry = RetryPolicy(
             self.settings.retry_attempts,
@@ -278,6 +282,7 @@ class Service:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.mongo.close()
+        self.database_commands.close()
         log.info("worker stopped")
 
 

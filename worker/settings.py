@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     """0 takes any free port (the start-up log says which)."""
+    record_database_commands: Path | None = None
+    """Append every database command's collection, filters and sorts to this file
+    (JSON lines), for the index-coverage test; off in production."""
     outbox_alarm_seconds: Annotated[float, Field(gt=0)] = 60.0
     """Not ready while an event has waited longer than this to be published."""
 

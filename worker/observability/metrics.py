@@ -42,6 +42,18 @@ class Metrics:
             "Age of the oldest event not yet published, as of the last sweep",
             registry=self.registry,
         )
+        self.database_commands = Counter(
+            "pizzeria_database_commands",
+            "Commands sent to the database (round trips), by command",
+            ["command"],
+            registry=self.registry,
+        )
+        self.publishes = Counter(
+            "pizzeria_broker_publishes",
+            "Messages published to RabbitMQ, by kind (event, reply, dead letter, retry)",
+            ["kind"],
+            registry=self.registry,
+        )
         self.connected = Gauge(
             "pizzeria_connection_up",
             "1 when the service answers, 0 when it does not",

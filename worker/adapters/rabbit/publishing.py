@@ -1,6 +1,6 @@
 """Everything the worker sends: events, replies and dead letters."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,11 +55,16 @@ class RabbitPublisher:
     """Publishes on the broker's confirmed channel; replies never ask to be returned."""
 
     def __init__(
-        self, events: AbstractExchange, replies: AbstractExchange, dead_letters: AbstractExchange
+        self,
+        events: AbstractExchange,
+        replies: AbstractExchange,
+        dead_letters: AbstractExchange,
+        counted: Callable[[str], None] = lambda kind: None,
     ) -> None:
         self._events = events
         self._replies = replies
         self._dead_letters = dead_letters
+        self._counted = counted
 
     async def publish_event(self, entry: Mapping[str, Any]) -> None:
         """Publish one outbox entry; raises unless the broker confirmed it."""
@@ -74,6 +79,7 @@ class RabbitPublisher:
             headers=cloud_event_headers(entry),
         )
         await self._events.publish(message, routing_key=entry["type"], mandatory=False)
+        self._counted("event")
 
     async def reply(self, request: AbstractIncomingMessage, result: OperationResult) -> None:
         if not request.reply_to:
@@ -85,6 +91,7 @@ class RabbitPublisher:
             headers={names.STATUS_HEADER: result.status},
         )
         await self._replies.publish(message, routing_key=request.reply_to, mandatory=False)
+        self._counted("reply")
 
     async def dead_letter(
         self, request: AbstractIncomingMessage, context: MessageContext, reason: str, detail: str
@@ -98,6 +105,7 @@ class RabbitPublisher:
         message = _copy(request, context, extra)
         routing_key = str(message.headers[names.ORIGINAL_ROUTING_KEY_HEADER])
         await self._dead_letters.publish(message, routing_key=routing_key, mandatory=False)
+        self._counted("dead-letter")
 
     async def retry(
         self,
@@ -112,6 +120,7 @@ class RabbitPublisher:
         message = _copy(request, context, extra, expiration=max(0.001, delay))
         queue = delay_queue(names.COMMANDS_QUEUE, attempt)
         await self._replies.publish(message, routing_key=queue, mandatory=False)
+        self._counted("retry")
 
 
 def _copy(
