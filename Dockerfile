@@ -17,7 +17,7 @@ WORKDIR /src
 COPY contracts/ contracts/
 COPY pyproject.toml README.md ./
 COPY worker/ worker/
-RUN pip install ./contracts .
+RUN pip install ./contracts ".[tracing]"
 
 # ---- runtime: just Python and the venv, as a non-root user ----
 FROM python:3.11-slim

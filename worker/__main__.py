@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from .application.authorization import PolicyError
 from .bootstrap import Service
-from .observability import logs
+from .observability import logs, tracing
 from .settings import Settings, describe, env_name, mask
 
 log = logging.getLogger("worker")
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(error), file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    tracing.configure(settings.tracing)
     try:
         if args.command == "check":
             return 0 if asyncio.run(check(settings)) else 1

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     shutdown_timeout: Annotated[float, Field(gt=0)] = 15.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    tracing: Literal["off", "otlp", "console"] = "off"
+    """OpenTelemetry: `otlp` exports to OTEL_EXPORTER_OTLP_ENDPOINT (the `tracing` extra)."""
     """`json`: one JSON object per line, for log shippers; `text`: for people."""
     http_enabled: bool = True
     """Serve /metrics, /health/live and /health/ready."""

@@ -23,6 +23,7 @@ from ..adapters.rabbit.retry import RetryPolicy, attempts_so_far
 from ..application.context import MessageContext
 from ..application.errors import DatabaseUnavailableError
 from ..application.mediator import Mediator, Outcome
+from ..observability import tracing
 from ..observability.metrics import Metrics
 
 log = logging.getLogger("worker.subscribers")
@@ -79,16 +80,16 @@ class Subscriber:
 
     async def __call__(self, message: RabbitMessage) -> None:
         raw = message.raw_message
-        context = context_of(raw)
-        outcome = await self._handle(raw, context)
-        if outcome is not None:
-            if outcome.dead_letter:
-                detail = outcome.result.detail or ""
-                await self._publisher.dead_letter(raw, context, outcome.dead_letter, detail)
-                if self._metrics:
-                    self._metrics.dead_letters.labels(outcome.dead_letter).inc()
-            await self._publisher.reply(raw, outcome.result)
-        await raw.ack()
+        with tracing.consuming(context_of(raw), message.raw_message.routing_key or "") as context:
+            outcome = await self._handle(raw, context)
+            if outcome is not None:
+                if outcome.dead_letter:
+                    detail = outcome.result.detail or ""
+                    await self._publisher.dead_letter(raw, context, outcome.dead_letter, detail)
+                    if self._metrics:
+                        self._metrics.dead_letters.labels(outcome.dead_letter).inc()
+                await self._publisher.reply(raw, outcome.result, context.traceparent)
+            await raw.ack()
 
     async def _handle(
         self, raw: AbstractIncomingMessage, context: MessageContext

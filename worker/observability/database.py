@@ -14,16 +14,20 @@ from typing import Any, TextIO
 from pymongo import monitoring
 
 from .metrics import Metrics
+from .tracing import DatabaseSpans
 
 
 class DatabaseCommands(monitoring.CommandListener):
     def __init__(self, metrics: Metrics, record: Path | None = None) -> None:
         self._metrics = metrics
+        self._spans = DatabaseSpans()
         self._lock = threading.Lock()
         self._record: TextIO | None = record.open("a", encoding="utf-8") if record else None
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self._metrics.database_commands.labels(event.command_name).inc()
+        name = event.command_name
+        self._metrics.database_commands.labels(name).inc()
+        self._spans.started(event.request_id, name, event.database_name, event.command.get(name))
         if self._record is not None:
             line = json.dumps(shape(event.command_name, event.command), default=str)
             with self._lock:
@@ -31,10 +35,10 @@ class DatabaseCommands(monitoring.CommandListener):
                 self._record.flush()
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        self._spans.ended(event.request_id)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+        self._spans.ended(event.request_id, event.failure)
 
     def close(self) -> None:
         if self._record is not None:

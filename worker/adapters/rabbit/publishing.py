@@ -11,6 +11,7 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from pizzeria_contracts import OperationResult, names
 
 from ...application.context import MessageContext
+from ...observability import tracing
 from .retry import delay_queue
 
 JSON = "application/json"
@@ -36,7 +37,7 @@ def encode_result(result: OperationResult) -> bytes:
 
 
 def cloud_event_headers(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """CloudEvents 1.0 attributes in binary mode, plus the trace context."""
+    """CloudEvents 1.0 attributes in binary mode."""
     headers: dict[str, Any] = {
         "cloudEvents:specversion": "1.0",
         "cloudEvents:id": entry["id"],
@@ -46,8 +47,6 @@ def cloud_event_headers(entry: Mapping[str, Any]) -> dict[str, Any]:
         "cloudEvents:time": entry["at"].isoformat().replace("+00:00", "Z"),
         "cloudEvents:datacontenttype": JSON,
     }
-    if entry.get("traceparent"):
-        headers[names.TRACEPARENT_HEADER] = entry["traceparent"]
     return headers
 
 
@@ -68,27 +67,41 @@ class RabbitPublisher:
 
     async def publish_event(self, entry: Mapping[str, Any]) -> None:
         """Publish one outbox entry; raises unless the broker confirmed it."""
-        message = Message(
-            encode(entry["body"]),
-            content_type=JSON,
-            delivery_mode=DeliveryMode.PERSISTENT,
-            message_id=entry["id"],
-            correlation_id=entry.get("correlation_id"),
-            type=entry["type"],
-            timestamp=entry["at"],
-            headers=cloud_event_headers(entry),
-        )
-        await self._events.publish(message, routing_key=entry["type"], mandatory=False)
+        headers = cloud_event_headers(entry)
+        with tracing.publishing(
+            entry["type"], entry.get("traceparent"), **{"messaging.message.id": entry["id"]}
+        ) as traceparent:
+            if traceparent:
+                headers[names.TRACEPARENT_HEADER] = traceparent
+            message = Message(
+                encode(entry["body"]),
+                content_type=JSON,
+                delivery_mode=DeliveryMode.PERSISTENT,
+                message_id=entry["id"],
+                correlation_id=entry.get("correlation_id"),
+                type=entry["type"],
+                timestamp=entry["at"],
+                headers=headers,
+            )
+            await self._events.publish(message, routing_key=entry["type"], mandatory=False)
         self._counted("event")
 
-    async def reply(self, request: AbstractIncomingMessage, result: OperationResult) -> None:
+    async def reply(
+        self,
+        request: AbstractIncomingMessage,
+        result: OperationResult,
+        traceparent: str | None = None,
+    ) -> None:
         if not request.reply_to:
             return
+        headers: dict[str, Any] = {names.STATUS_HEADER: result.status}
+        if traceparent:
+            headers[names.TRACEPARENT_HEADER] = traceparent
         message = Message(
             encode_result(result),
             content_type=JSON,
             correlation_id=request.correlation_id or request.message_id,
-            headers={names.STATUS_HEADER: result.status},
+            headers=headers,
         )
         await self._replies.publish(message, routing_key=request.reply_to, mandatory=False)
         self._counted("reply")
