@@ -161,7 +161,8 @@ class Service:
             )
         self._oldest_waiting: datetime | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        for queue in (topology.COMMANDS_QUEUE, topology.QUERIES_QUEUE):
+        self.queues = topology.Queues.of(settings.queue_type, settings.retry_attempts)
+        for queue in (self.queues.commands, self.queues.queries):
             self.broker.subscriber(
                 queue,
                 ack_policy=AckPolicy.MANUAL,
@@ -186,9 +187,7 @@ class Service:
             log.info("seeded the default menu")
         await self.broker.connect()
         log.info("connected to RabbitMQ at %s", mask(self.settings.amqp_url.get_secret_value()))
-        await topology.declare(
-            self.broker, COMMAND_NAMES, QUERY_NAMES, self.settings.retry_attempts
-        )
+        await topology.declare(self.broker, self.queues, COMMAND_NAMES, QUERY_NAMES)
         self._publisher = RabbitPublisher(
             await self.broker.declare_exchange(topology.EVENTS),
             await self.broker.declare_exchange(RabbitExchange("")),

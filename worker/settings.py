@@ -36,6 +36,8 @@ class Settings(BaseSettings):
         "mongodb://127.0.0.1:27017/"
     )
     mongodb_database: Annotated[str, Field(validation_alias=_env("MONGODB_DATABASE"))] = "pizzeria"
+    queue_type: Literal["classic", "quorum"] = "classic"
+    """`quorum` for a RabbitMQ cluster; an existing queue keeps the type it was made with."""
     prefetch: Annotated[int, Field(ge=1, le=10_000)] = 100
     """Unacknowledged messages per worker queue, and so messages handled at once."""
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024

@@ -5,7 +5,9 @@ exchanges route the unroutable to `pizzeria.unrouted`, whose queue is the
 worker's command queue, where they are dead-lettered as `unknown-message`.
 """
 
+import dataclasses
 from collections.abc import Iterable
+from typing import Literal
 
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 
@@ -29,29 +31,46 @@ QUERIES = RabbitExchange(
 EVENTS = RabbitExchange(names.EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
 DEAD_LETTER = RabbitExchange(names.DEAD_LETTER_EXCHANGE, type=ExchangeType.FANOUT, durable=True)
 
-DEAD_LETTER_QUEUE = RabbitQueue(names.DEAD_LETTER_QUEUE, durable=True)
-COMMANDS_QUEUE = RabbitQueue(names.COMMANDS_QUEUE, durable=True)
-QUERIES_QUEUE = RabbitQueue(names.QUERIES_QUEUE, durable=True)
+QueueType = Literal["classic", "quorum"]
 
 
-def delay_queues(attempts: int) -> list[RabbitQueue]:
-    """One queue per retry of a command: a message waits there for its expiration,
-    then RabbitMQ dead-letters it back into the command queue (no plugin needed)."""
-    return [
-        RabbitQueue(
-            delay_queue(names.COMMANDS_QUEUE, attempt),
-            durable=True,
-            arguments={
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": names.COMMANDS_QUEUE,
-            },
+@dataclasses.dataclass(frozen=True)
+class Queues:
+    """The queues the worker declares; quorum queues replicate across a cluster."""
+
+    commands: RabbitQueue
+    queries: RabbitQueue
+    dead_letter: RabbitQueue
+    delays: list[RabbitQueue]
+
+    @classmethod
+    def of(cls, queue_type: QueueType, retry_attempts: int) -> "Queues":
+        def queue(name: str, **arguments: str) -> RabbitQueue:
+            if queue_type == "quorum":  # classic is the default: declared as before
+                arguments["x-queue-type"] = "quorum"
+            return RabbitQueue(name, durable=True, arguments=arguments or None)  # type: ignore[arg-type]
+
+        return cls(
+            commands=queue(names.COMMANDS_QUEUE),
+            queries=queue(names.QUERIES_QUEUE),
+            dead_letter=queue(names.DEAD_LETTER_QUEUE),
+            # A failed command waits in the queue of its retry for its expiration,
+            # then RabbitMQ dead-letters it back into the command queue: no plugin.
+            delays=[
+                queue(
+                    delay_queue(names.COMMANDS_QUEUE, attempt),
+                    **{
+                        "x-dead-letter-exchange": "",
+                        "x-dead-letter-routing-key": names.COMMANDS_QUEUE,
+                    },
+                )
+                for attempt in range(1, retry_attempts + 1)
+            ],
         )
-        for attempt in range(1, attempts + 1)
-    ]
 
 
 async def declare(
-    broker: RabbitBroker, commands: Iterable[str], queries: Iterable[str], retry_attempts: int
+    broker: RabbitBroker, queues: Queues, commands: Iterable[str], queries: Iterable[str]
 ) -> None:
     """Declare every exchange and queue and bind the worker's queues by message name."""
     await broker.declare_exchange(UNROUTED)
@@ -59,14 +78,14 @@ async def declare(
         exchange.name: await broker.declare_exchange(exchange)
         for exchange in (COMMANDS, QUERIES, EVENTS, DEAD_LETTER)
     }
-    dead_letters = await broker.declare_queue(DEAD_LETTER_QUEUE)
+    dead_letters = await broker.declare_queue(queues.dead_letter)
     await dead_letters.bind(exchanges[names.DEAD_LETTER_EXCHANGE], routing_key="")
-    command_queue = await broker.declare_queue(COMMANDS_QUEUE)
+    command_queue = await broker.declare_queue(queues.commands)
     await command_queue.bind(names.UNROUTED_EXCHANGE, routing_key="")
     for name in commands:
         await command_queue.bind(exchanges[names.COMMANDS_EXCHANGE], routing_key=name)
-    query_queue = await broker.declare_queue(QUERIES_QUEUE)
+    query_queue = await broker.declare_queue(queues.queries)
     for name in queries:
         await query_queue.bind(exchanges[names.QUERIES_EXCHANGE], routing_key=name)
-    for queue in delay_queues(retry_attempts):
+    for queue in queues.delays:
         await broker.declare_queue(queue)

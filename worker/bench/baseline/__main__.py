@@ -1,7 +1,7 @@
 """`python -m worker.bench.baseline place|rpc|rpc-no-db`: one contender, until SIGTERM.
 
-It says `{"ready": true}` on stdout when it consumes, and its counts as one
-JSON line when it stops.
+It says `{"ready": true}` on stdout when it consumes, and its counts since then
+as one JSON line on SIGUSR1 and when it stops.
 """
 
 import argparse
@@ -30,8 +30,10 @@ async def serve(args: argparse.Namespace) -> None:
         views = database["order_views"]
         await GetOrders(views, counts, read=args.kind == "rpc").start(channel, args.prefetch)
     stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
+        loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGUSR1, lambda: say(counts.report()))
     counts.reset()
     say({"ready": True})
     await stopping.wait()

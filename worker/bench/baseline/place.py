@@ -41,7 +41,7 @@ CUSTOMERS = uuid.UUID("6f1e7c1a-3b52-4c1e-9a57-0d5b7a1f2e10")
 Doc = dict[str, Any]
 
 
-class BadRequest(Exception):
+class BadRequestError(Exception):
     pass
 
 
@@ -58,7 +58,9 @@ class PlaceOrders:
     async def start(self, channel: aio_pika.abc.AbstractChannel, prefetch: int) -> None:
         await self.customers.create_index([("phone", ASCENDING)], unique=True)
         if await self.menu_collection.find_one({}) is None:
-            await self.menu_collection.insert_many([{"_id": k, "price": v} for k, v in MENU.items()])
+            await self.menu_collection.insert_many(
+                [{"_id": k, "price": v} for k, v in MENU.items()]
+            )
         self.menu = {d["_id"]: Decimal(d["price"]) async for d in self.menu_collection.find()}
         await channel.set_qos(prefetch_count=prefetch)
         commands = await channel.declare_exchange(EXCHANGE, "direct", durable=True)
@@ -72,7 +74,7 @@ class PlaceOrders:
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         try:
             status, order, events = await self.place(message)
-        except BadRequest as error:
+        except BadRequestError as error:
             status, order, events = 400, {"detail": str(error)}, []
         except Exception:  # noqa: BLE001 - SQLITE_BUSY, a lost upsert race: try again later
             self.counts.failures += 1
@@ -87,7 +89,7 @@ class PlaceOrders:
     async def place(self, message: AbstractIncomingMessage) -> tuple[int, Doc, list[Any]]:
         body = json.loads(message.body)
         if not message.message_id or not body.get("pizzas"):
-            raise BadRequest("needs a message_id and pizzas")
+            raise BadRequestError("needs a message_id and pizzas")
         now = datetime.now(UTC)
         phone = "+" + re.sub(r"\D", "", body["customer_phone"])
         customer_id = uuid.uuid5(CUSTOMERS, phone).hex
@@ -128,7 +130,7 @@ class PlaceOrders:
         base = self.menu.get(" ".join(pizza["name"].split()).casefold())
         factor = SIZES.get(pizza.get("size", "medium"))
         if base is None or factor is None:
-            raise BadRequest(f"not on the menu: {pizza}")
+            raise BadRequestError(f"not on the menu: {pizza}")
         toppings = pizza.get("toppings", [])
         price = (base * factor + TOPPING * len(toppings)).quantize(Decimal("0.01"), ROUND_HALF_UP)
         return {"line_item_id": uuid.uuid4().hex, **pizza, "unit_price": str(price)}

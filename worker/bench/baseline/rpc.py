@@ -46,12 +46,13 @@ class GetOrders:
         assert self.replies is not None
         order_id = json.loads(message.body)["order_id"]
         view = await self.views.find_one({"_id": order_id}, HIDDEN) if self.read else self.canned
-        body = {"status": 200, "data": view} if view else {"status": 404}
+        status = 200 if view else 404
+        body = {"status": status, "data": view} if view else {"status": status}
         reply = aio_pika.Message(
             json.dumps(body, default=_default).encode(),
             content_type="application/json",
             correlation_id=message.correlation_id or message.message_id,
-            headers={"status": body["status"]},
+            headers={"status": status},
         )
         if message.reply_to:
             await self.replies.publish(reply, routing_key=message.reply_to, mandatory=False)

@@ -1,0 +1,91 @@
+"""The worker on quorum queues, the queue type for a RabbitMQ cluster."""
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from pizzeria_contracts import PizzaRequest, PlaceOrder
+from pizzeria_contracts.client import PizzeriaClient
+from worker.adapters.mongo.database import Document
+from worker.bootstrap import Service
+from worker.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def rabbitmqctl(*args: str) -> str:
+    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def quorum_url(amqp_url: str) -> Iterator[str]:
+    """A virtual host of its own: a queue keeps the type it was first declared with."""
+    parts = urlsplit(amqp_url)
+    if shutil.which("rabbitmqctl") is None or parts.hostname not in ("127.0.0.1", "localhost"):
+        pytest.skip("needs the local RabbitMQ and rabbitmqctl")
+    vhost = f"pizzeria-quorum-{uuid.uuid4().hex[:8]}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
+    try:
+        yield urlunsplit(parts._replace(path=f"/{vhost}"))
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="module")
+async def service(
+    quorum_url: str, mongodb_url: str, mongo_client: AsyncMongoClient[Document]
+) -> AsyncIterator[Service]:
+    name = f"test_quorum_{uuid.uuid4().hex[:12]}"
+    settings = Settings(
+        amqp_url=quorum_url,
+        mongodb_url=mongodb_url,
+        mongodb_database=name,
+        queue_type="quorum",
+        retry_attempts=2,
+        http_port=0,
+    )
+    service = Service(settings)
+    await service.start()
+    yield service
+    await service.stop()
+    await mongo_client.drop_database(name)
+
+
+async def test_every_queue_of_the_worker_is_a_quorum_queue(
+    service: Service, quorum_url: str
+) -> None:
+    vhost = urlsplit(quorum_url).path.lstrip("/")
+
+    listed = rabbitmqctl("list_queues", "-p", vhost, "name", "type")
+
+    types = dict(line.split("\t") for line in listed.strip().splitlines()[1:])
+    assert types == {
+        "pizzeria.worker.commands": "quorum",
+        "pizzeria.worker.queries": "quorum",
+        "pizzeria.dead-letter": "quorum",
+        "pizzeria.worker.commands.retry.1": "quorum",
+        "pizzeria.worker.commands.retry.2": "quorum",
+    }
+
+
+async def test_an_order_is_placed_and_read_back_over_quorum_queues(
+    service: Service, quorum_url: str
+) -> None:
+    async with PizzeriaClient(quorum_url, timeout=10) as client:
+        order = await client.place_order(
+            PlaceOrder(
+                customer_name="Quinn",
+                customer_phone="+1 555 0177",
+                pizzas=[PizzaRequest(name="margherita", size="small")],
+            )
+        )
+        again = await client.get_order(order.id)
+
+    assert again == order
