@@ -43,7 +43,9 @@ class RecordingPublisher:
         self.dead_letters: list[str] = []
         self.retries: list[tuple[int, float]] = []
 
-    async def reply(self, request: object, result: OperationResult) -> None:
+    async def reply(
+        self, request: object, result: OperationResult, traceparent: str | None = None
+    ) -> None:
         self.replies.append(result)
 
     async def dead_letter(

@@ -66,9 +66,8 @@ def _grant(path: Path, user: str, entry: Any, known: dict[str, list[str]]) -> Gr
             raise PolicyError(f"{path}: users.{user}.{kind} must be a list of names")
         for pattern in listed:
             if not fnmatch.filter(names, pattern):
-                raise PolicyError(
-                    f"{path}: users.{user}.{kind}: '{pattern}' matches no {kind[:-1]}"
-                )
+                what = "command" if kind == "commands" else "query"
+                raise PolicyError(f"{path}: users.{user}.{kind}: '{pattern}' matches no {what}")
         patterns[kind] = tuple(listed)
     return Grant(patterns["commands"], patterns["queries"])
 

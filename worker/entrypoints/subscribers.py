@@ -80,16 +80,29 @@ class Subscriber:
 
     async def __call__(self, message: RabbitMessage) -> None:
         raw = message.raw_message
-        with tracing.consuming(context_of(raw), message.raw_message.routing_key or "") as context:
-            outcome = await self._handle(raw, context)
-            if outcome is not None:
-                if outcome.dead_letter:
-                    detail = outcome.result.detail or ""
-                    await self._publisher.dead_letter(raw, context, outcome.dead_letter, detail)
-                    if self._metrics:
-                        self._metrics.dead_letters.labels(outcome.dead_letter).inc()
-                await self._publisher.reply(raw, outcome.result, context.traceparent)
-            await raw.ack()
+        with tracing.consuming(context_of(raw), raw.routing_key or "") as context:
+            try:
+                await self._settle(raw, context)
+            except Exception:
+                # Not acknowledged: RabbitMQ delivers it again once this channel is gone.
+                # Say so, since FastStream's own logging is off.
+                log.exception(
+                    "%s could not be settled; it stays unacknowledged",
+                    context.name,
+                    extra={"message_name": context.name, "message_id": context.message_id},
+                )
+                raise
+
+    async def _settle(self, raw: AbstractIncomingMessage, context: MessageContext) -> None:
+        outcome = await self._handle(raw, context)
+        if outcome is not None:
+            if outcome.dead_letter:
+                detail = outcome.result.detail or ""
+                await self._publisher.dead_letter(raw, context, outcome.dead_letter, detail)
+                if self._metrics:
+                    self._metrics.dead_letters.labels(outcome.dead_letter).inc()
+            await self._publisher.reply(raw, outcome.result, context.traceparent)
+        await raw.ack()
 
     async def _handle(
         self, raw: AbstractIncomingMessage, context: MessageContext

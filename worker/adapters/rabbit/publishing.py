@@ -148,7 +148,7 @@ def _copy(
     (`context`), written over anything a sender put there: a sender must not
     choose the identity or the name its command is retried under.
     """
-    headers = dict(request.headers or {})
+    headers = {key: _encodable(value) for key, value in (request.headers or {}).items()}
     headers[names.ORIGINAL_EXCHANGE_HEADER] = context.exchange
     headers[names.ORIGINAL_ROUTING_KEY_HEADER] = context.name
     headers.pop(names.ORIGINAL_USER_ID_HEADER, None)
@@ -173,3 +173,15 @@ def _copy(
         app_id=request.app_id,
         expiration=expiration,
     )
+
+
+def _encodable(value: Any) -> Any:
+    """A header value as it can be sent again: pamqp hands over a long string that is
+    not UTF-8 as bytes, but sends only bytearray back (as a byte array)."""
+    if isinstance(value, bytes):
+        return bytearray(value)
+    if isinstance(value, dict):
+        return {key: _encodable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_encodable(item) for item in value]
+    return value
