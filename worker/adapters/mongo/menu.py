@@ -38,15 +38,20 @@ class MongoMenu:
         self._ttl = ttl
         self._cached: Menu | None = None
         self._expires = 0.0
+        self._changes = 0
 
     async def current(self) -> Menu:
-        if self._cached is None or time.monotonic() >= self._expires:
-            async with database_call("menu"):
-                docs = await self._collection.find({"removed": False}).to_list()
-            self._cached = Menu([menu_item(doc) for doc in docs])
-            self._expires = time.monotonic() + self._ttl
-        return self._cached
+        if self._cached is not None and time.monotonic() < self._expires:
+            return self._cached
+        changes = self._changes
+        async with database_call("menu"):
+            docs = await self._collection.find({"removed": False}).to_list()
+        menu = Menu([menu_item(doc) for doc in docs])
+        if changes == self._changes:  # a read that began before a change is not kept
+            self._cached, self._expires = menu, time.monotonic() + self._ttl
+        return menu
 
     def forget(self) -> None:
         """Drop the cache after the menu changed."""
         self._cached = None
+        self._changes += 1

@@ -1,0 +1,146 @@
+"""The worker's mediator on MongoDB without RabbitMQ: a relay records what it would publish.
+
+Each `MongoWorker` is what one worker process holds: its own stores, relay,
+menu cache and lanes. Two of them on the same collections are two workers.
+"""
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from pizzeria_contracts import names
+from worker.adapters.mongo.database import INDEXES, Collections, Document
+from worker.adapters.mongo.documents import CustomerCodec, OrderCodec, PizzaCodec
+from worker.adapters.mongo.menu import MongoMenu, seed_menu
+from worker.adapters.mongo.outbox import OutboxRelay, Projection
+from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
+from worker.adapters.mongo.views import MongoOrderViews, order_view_document
+from worker.application.context import MessageContext
+from worker.application.errors import TransientError
+from worker.application.mediator import Mediator, Outcome
+from worker.bootstrap import build_mediator, utc_now
+from worker.domain.orders import Order
+from worker.domain.pizzas import Pizza
+
+from .conftest import RecordingPublisher
+
+DELIVERIES = 6
+"""How often a command that failed for a passing reason is delivered again."""
+
+
+async def fresh_collections(database: AsyncDatabase[Document]) -> Collections:
+    """Collections of their own (so lists and sweeps see only their orders), menu seeded."""
+    suffix = uuid4().hex[:8]
+    collections = Collections(
+        *(database[f"{field.name}_{suffix}"] for field in dataclasses.fields(Collections))
+    )
+    for field in dataclasses.fields(Collections):
+        for index in INDEXES[field.name]:  # one at a time, as the worker does for FerretDB
+            await getattr(collections, field.name).create_indexes([index])
+    await seed_menu(collections.menu)
+    return collections
+
+
+@dataclasses.dataclass
+class MongoWorker:
+    collections: Collections
+    published: RecordingPublisher
+    relay: OutboxRelay
+    orders: MongoAggregateStore[Order]
+    customers: MongoCustomerStore
+    menu: MongoMenu
+    mediator: Mediator
+    _task: asyncio.Task[None]
+
+    @classmethod
+    def start(
+        cls,
+        collections: Collections,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        menu_ttl: float = 60.0,
+        orders: type[MongoAggregateStore[Order]] = MongoAggregateStore,
+        customers: type[MongoCustomerStore] = MongoCustomerStore,
+    ) -> "MongoWorker":
+        published = RecordingPublisher()
+        relay = OutboxRelay(
+            published,
+            {collections.orders.name: Projection(collections.order_views, order_view_document)},
+        )
+        order_store = orders(collections.orders, OrderCodec(), relay)
+        customer_store = customers(collections.customers, CustomerCodec(), relay)
+        menu = MongoMenu(collections.menu, menu_ttl)
+        mediator = build_mediator(
+            orders=order_store,
+            customers=customer_store,
+            pizzas=MongoAggregateStore[Pizza](collections.menu, PizzaCodec(), relay),
+            menu=menu,
+            views=MongoOrderViews(collections.order_views),
+            clock=clock,
+        )
+        task = asyncio.create_task(relay.run())
+        return cls(collections, published, relay, order_store, customer_store, menu, mediator, task)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def command(
+        self, name: str, body: dict[str, Any], message_id: str | None = None
+    ) -> Outcome:
+        """Deliver a command until it gets a reply, as the broker's retries would."""
+        context = MessageContext(
+            name=name, exchange=names.COMMANDS_EXCHANGE, message_id=message_id or uuid4().hex
+        )
+        for attempt in range(DELIVERIES):
+            try:
+                return await self.mediator.send(name, json.dumps(body).encode(), context)
+            except TransientError:
+                if attempt == DELIVERIES - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def query(self, name: str, body: dict[str, Any]) -> Outcome:
+        context = MessageContext(name=name, exchange=names.QUERIES_EXCHANGE)
+        return await self.mediator.send(name, json.dumps(body).encode(), context)
+
+    async def ok(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A command or query that must succeed; its reply's data."""
+        is_command = name in COMMANDS
+        outcome = await (self.command(name, body) if is_command else self.query(name, body))
+        assert outcome.result.ok, (name, body, outcome.result)
+        data: dict[str, Any] = outcome.result.data
+        return data
+
+
+COMMANDS = frozenset(
+    {
+        names.PLACE_ORDER,
+        names.START_COOKING,
+        names.MARK_READY,
+        names.ASSIGN_DELIVERY,
+        names.DELIVER_ORDER,
+        names.CANCEL_ORDER,
+        names.ADD_PIZZA,
+        names.UPDATE_PIZZA,
+        names.REMOVE_PIZZA,
+    }
+)
+
+
+def order_body(phone: str, *pizzas: dict[str, Any], name: str = "Anna Bianchi") -> dict[str, Any]:
+    """An `orders.place` body; one small margherita unless told otherwise."""
+    return {
+        "customer_name": name,
+        "customer_phone": phone,
+        "pizzas": list(pizzas) or [{"name": "margherita", "size": "small"}],
+    }
