@@ -8,6 +8,9 @@ Exit codes follow the result, so scripts can branch on them: 0 success,
 `pizzeria dead-letters list|show|replay|purge` works on the dead-letter queue:
 0 done, 1 some could not be replayed (they stay), 2 usage, 4 no such dead
 letter (`show`), 8 no connection or no such queue.
+
+`pizzeria load` places orders and prints what it measured: 0 every call
+succeeded, 1 some failed or timed out, 8 no connection or no menu.
 """
 
 import argparse
@@ -22,6 +25,7 @@ from . import names
 from .results import OperationResult
 
 if TYPE_CHECKING:
+    from .client import PizzeriaClient
     from .deadletters import DeadLetter, Report
 
 EXIT_CODES = {400: 3, 401: 6, 403: 6, 404: 4, 409: 5}
@@ -98,6 +102,14 @@ def parser() -> argparse.ArgumentParser:
     events.add_argument("pattern", nargs="?", default="#", help="topic pattern, e.g. 'orders.*'")
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     add_dead_letter_commands(sub)
+    add_load_command(sub)
+    bench = sub.add_parser(
+        "bench",
+        help="measure the worker against hand-written aio-pika + pymongo (needs the worker)",
+        add_help=False,  # `pizzeria bench --help` is the benchmark's own
+        prefix_chars="\0",  # so every option goes through to it untouched
+    )
+    bench.add_argument("options", nargs=argparse.REMAINDER)
     return top
 
 
@@ -119,6 +131,26 @@ def add_dead_letter_commands(sub: "argparse._SubParsersAction[argparse.ArgumentP
         add_filters(one)
         one.add_argument("--all", action="store_true", help="every dead letter")
         one.add_argument("--dry-run", action="store_true", help="only say what would happen")
+
+
+def positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return number
+
+
+def add_load_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    load = sub.add_parser(
+        "load", help="place orders with K in flight; progress on stderr, a summary on stdout"
+    )
+    load.add_argument("--orders", type=positive, default=100, metavar="N", help="default: 100")
+    load.add_argument(
+        "--in-flight", type=positive, default=10, metavar="K", help="orders at once; default: 10"
+    )
+    load.add_argument(
+        "--lifecycle", action="store_true", help="cook, ready, assign and deliver each order"
+    )
 
 
 def add_filters(command: argparse.ArgumentParser) -> None:
@@ -170,6 +202,8 @@ async def run(args: argparse.Namespace) -> int:
     if args.command == "dead-letters":
         return await run_dead_letters(args)
     async with PizzeriaClient(args.url, timeout=args.timeout) as client:
+        if args.command == "load":
+            return await run_load(client, args)
         if args.command == "events":
             async for event in client.events(args.pattern):
                 if args.json:
@@ -185,6 +219,14 @@ async def run(args: argparse.Namespace) -> int:
             message_id = getattr(args, "message_id", None)
             return show(await client.send(name, body, message_id=message_id))
         return show(await client.ask(name, body))
+
+
+async def run_load(client: "PizzeriaClient", args: argparse.Namespace) -> int:
+    from . import load
+
+    stats = await load.run_load(client, load.Plan(args.orders, args.in_flight, args.lifecycle))
+    print("\n".join(stats.summary()))
+    return 1 if stats.failed else 0
 
 
 def usage_problem(args: argparse.Namespace) -> str | None:
@@ -295,8 +337,22 @@ def summarize(args: argparse.Namespace, report: "Report") -> None:
     print(f"{counts}; {report.kept} kept in {args.queue}{dry}")
 
 
+def run_bench(args: argparse.Namespace) -> int:
+    """The benchmark lives with the worker; this package only hands over."""
+    try:
+        from worker.bench.cli import main as bench
+    except ModuleNotFoundError as error:
+        if error.name not in ("worker", "worker.bench", "worker.bench.cli"):
+            raise
+        print("pizzeria bench: the benchmark needs the worker installed", file=sys.stderr)
+        return 2
+    return bench(args.options, amqp_url=args.url)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "bench":
+        return run_bench(args)
     problem = usage_problem(args)
     if problem is not None:
         print(f"pizzeria dead-letters {args.action}: {problem}", file=sys.stderr)

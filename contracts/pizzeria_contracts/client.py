@@ -4,6 +4,13 @@ Many calls run at once over one direct reply-to consumer: each call waits on
 its own future, found again by correlation id, always with a timeout. Commands
 carry a `message_id`, so sending the same call again is harmless.
 
+The connection is robust: when RabbitMQ goes away, calls waiting for a reply
+fail at once with `ConnectionLostError` (their replies are lost with the
+channel), new calls wait for the reconnection up to their timeout, and the
+reply consumer is set up again before anything is published. A command sent
+again with its `message_id` (`send(..., retries=n)` does it) gets its one
+result whether or not the first try took effect.
+
     async with PizzeriaClient("amqp://guest:guest@127.0.0.1:5672/") as client:
         order = await client.place_order(PlaceOrder(...))
         again = await client.get_order(order.id)
@@ -12,21 +19,25 @@ carry a `message_id`, so sending the same call again is harmless.
 import asyncio
 import dataclasses
 import json
+import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import aio_pika
 from aio_pika.abc import (
-    AbstractChannel,
     AbstractExchange,
     AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from aio_pika.exceptions import AMQPConnectionError, ChannelClosed, ChannelInvalidStateError
 
 from . import names
 from .base import WireModel
+from .catalogue import EVENTS
 from .commands import (
     AssignDelivery,
     CancelOrder,
@@ -41,6 +52,7 @@ from .views import MenuView, OrderPage, OrderView
 
 M = TypeVar("M", bound=WireModel)
 Body = WireModel | Mapping[str, Any] | bytes
+log = logging.getLogger(__name__)
 
 
 class PizzeriaError(Exception):
@@ -77,6 +89,15 @@ class ServerError(PizzeriaError):
     """500: the service failed; details are in its logs."""
 
 
+class ConnectionLostError(ConnectionError):
+    """No connection to RabbitMQ: it dropped while the call waited for its reply,
+    or it was not back within the call's timeout.
+
+    The request may or may not have taken effect; a command sent again with the
+    same `message_id` is executed at most once.
+    """
+
+
 _ERRORS: dict[int, type[PizzeriaError]] = {
     400: BadRequestError,
     401: UnauthorizedError,
@@ -103,13 +124,51 @@ def encode(body: Body) -> bytes:
 
 @dataclasses.dataclass(frozen=True)
 class ReceivedEvent:
-    """An event as it arrived: its name, id, correlation, CloudEvents headers and body."""
+    """An event as it arrived: its envelope, its raw body, and the body as a model.
+
+    `event` is the body parsed with the catalogue's model for `name` (an
+    `OrderPlaced` for `orders.placed`, ...), or None when the name is not in
+    this version of the catalogue or the body does not fit its model: a
+    tolerant reader passes such events through with the raw body in `data`.
+    """
 
     name: str
     message_id: str | None
     correlation_id: str | None
     headers: Mapping[str, Any]
     data: dict[str, Any]
+    event: WireModel | None = None
+
+    @classmethod
+    def decode(
+        cls,
+        name: str,
+        body: bytes,
+        *,
+        message_id: str | None = None,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> "ReceivedEvent":
+        """The event of a message from `pizzeria.events`; never raises on a strange body."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            log.warning("event %s (%s): the body is not a JSON object", name, message_id)
+            data = {}
+        return cls(name, message_id, correlation_id, dict(headers or {}), data, _model(name, data))
+
+
+def _model(name: str, data: dict[str, Any]) -> WireModel | None:
+    model = EVENTS.get(name)
+    if model is None:
+        return None
+    try:
+        return model.model_validate(data)
+    except ValueError as error:  # pydantic's ValidationError
+        log.warning("event %s does not fit %s: %s", name, model.__name__, error)
+        return None
 
 
 class PizzeriaClient:
@@ -121,25 +180,58 @@ class PizzeriaClient:
         self._url = url
         self.timeout = timeout
         self._connection: AbstractRobustConnection | None = None
-        self._channel: AbstractChannel | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._replies: AbstractQueue | None = None
         self._commands: AbstractExchange | None = None
         self._queries: AbstractExchange | None = None
         self._waiting: dict[str, asyncio.Future[OperationResult]] = {}
+        self._ready = asyncio.Event()  # set while the reply consumer is in place
 
     async def connect(self) -> Self:
         self._connection = await aio_pika.connect_robust(self._url)
-        self._channel = await self._connection.channel()
-        replies = await self._channel.get_queue(names.DIRECT_REPLY_TO, ensure=False)
-        await replies.consume(self._on_reply, no_ack=True)
-        self._commands = await self._channel.get_exchange(names.COMMANDS_EXCHANGE, ensure=False)
-        self._queries = await self._channel.get_exchange(names.QUERIES_EXCHANGE, ensure=False)
+        channel = self._channel = await self._connection.channel()
+        # The pseudo-queue is not declared, so aio-pika does not restore its consumer:
+        # consume again whenever the channel reopens (after a reconnect, too).
+        self._replies = await channel.get_queue(names.DIRECT_REPLY_TO, ensure=False)
+        channel.close_callbacks.add(self._on_channel_closed)
+        channel.reopen_callbacks.add(self._on_channel_reopened)
+        await self._consume_replies()
+        self._commands = await channel.get_exchange(names.COMMANDS_EXCHANGE, ensure=False)
+        self._queries = await channel.get_exchange(names.QUERIES_EXCHANGE, ensure=False)
         return self
 
     async def close(self) -> None:
+        self._ready.clear()
         for future in self._waiting.values():
             future.cancel()
         if self._connection is not None:
             await self._connection.close()
+
+    async def _consume_replies(self) -> None:
+        assert self._replies is not None
+        await self._replies.consume(self._on_reply, no_ack=True)
+        self._ready.set()
+
+    async def _until_ready(self) -> None:
+        """Until the reply consumer is in place on an open channel."""
+        assert self._channel is not None
+        await self._ready.wait()
+        while self._channel.is_closed:  # just closed: its close callbacks have yet to run
+            await asyncio.sleep(0.05)
+            await self._ready.wait()
+
+    async def _on_channel_reopened(self, _: object) -> None:
+        await self._consume_replies()
+        log.info("reconnected to RabbitMQ; the reply consumer is back")
+
+    def _on_channel_closed(self, _: object, error: BaseException | None) -> None:
+        """Replies to this channel are gone with it: fail every call that waits for one."""
+        self._ready.clear()
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(
+                    ConnectionLostError(f"the connection to RabbitMQ was lost: {error}")
+                )
 
     async def __aenter__(self) -> Self:
         return await self.connect()
@@ -165,12 +257,24 @@ class PizzeriaClient:
         message_id: str | None = None,
         timeout: float | None = None,
         user_id: str | None = None,
+        retries: int = 0,
     ) -> OperationResult:
-        """Send a command and wait for its result (whatever its status)."""
+        """Send a command and wait for its result (whatever its status).
+
+        With `retries`, a try that times out or loses its connection is sent
+        again with the same `message_id`, so the command still runs at most
+        once; each try waits up to `timeout`. The last try's error is raised.
+        """
         assert self._commands is not None, "connect() first"
-        return await self._call(
-            self._commands, name, body, message_id or uuid.uuid4().hex, timeout, user_id, False
-        )
+        message_id = message_id or uuid.uuid4().hex
+        for _ in range(retries):
+            try:
+                return await self._call(
+                    self._commands, name, body, message_id, timeout, user_id, False
+                )
+            except (TimeoutError, ConnectionLostError) as error:
+                log.info("%s %s: %s; sending it again", name, message_id, type(error).__name__)
+        return await self._call(self._commands, name, body, message_id, timeout, user_id, False)
 
     async def ask(
         self, name: str, body: Body, *, timeout: float | None = None, user_id: str | None = None
@@ -191,8 +295,6 @@ class PizzeriaClient:
     ) -> OperationResult:
         seconds = self.timeout if timeout is None else timeout
         correlation_id = uuid.uuid4().hex
-        future: asyncio.Future[OperationResult] = asyncio.get_running_loop().create_future()
-        self._waiting[correlation_id] = future
         message = aio_pika.Message(
             encode(body),
             content_type="application/json",
@@ -203,11 +305,33 @@ class PizzeriaClient:
             user_id=user_id,
             expiration=seconds if expires else None,
         )
+        future: asyncio.Future[OperationResult] = asyncio.get_running_loop().create_future()
+        connected = False
         try:
-            await exchange.publish(message, routing_key=name)
-            return await asyncio.wait_for(future, seconds)
+            async with asyncio.timeout(seconds):
+                await self._until_ready()
+                connected = True
+                self._waiting[correlation_id] = future
+                await self._publish(exchange, message, name)
+                return await future
+        except TimeoutError:
+            if connected:
+                raise
+            raise ConnectionLostError(
+                f"no connection to RabbitMQ within {seconds:g} s (reconnecting)"
+            ) from None
         finally:
             self._waiting.pop(correlation_id, None)
+
+    async def _publish(
+        self, exchange: AbstractExchange, message: aio_pika.Message, name: str
+    ) -> None:
+        try:
+            await exchange.publish(message, routing_key=name)
+        except ChannelClosed:
+            raise  # RabbitMQ refused this message (such as a user_id not the connection's)
+        except (AMQPConnectionError, ChannelInvalidStateError, ConnectionError) as error:
+            raise ConnectionLostError(f"the connection to RabbitMQ was lost: {error}") from error
 
     async def _expect(self, result: OperationResult, model: type[M]) -> M:
         return model.model_validate(raise_for(result).data)
@@ -262,8 +386,14 @@ class PizzeriaClient:
     async def get_menu(self) -> MenuView:
         return await self._expect(await self.ask(names.GET_MENU, GetMenu()), MenuView)
 
-    async def events(self, pattern: str = "#") -> AsyncIterator[ReceivedEvent]:
-        """Every event whose name matches the topic pattern, from now on."""
+    async def events(self, pattern: str = "#") -> AsyncGenerator[ReceivedEvent, None]:
+        """Every event whose name matches the topic pattern, from now on, typed.
+
+        `async for received in client.events("orders.*")`: `received.event` is an
+        `OrderPlaced`, `OrderCancelled`, ... (None for a name this version does not
+        know), `received.data` the raw body. Events published while the connection
+        is down are missed: the queue is the subscriber's own and goes with it.
+        """
         assert self._connection is not None, "connect() first"
         channel = await self._connection.channel()
         try:
@@ -271,12 +401,12 @@ class PizzeriaClient:
             await queue.bind(names.EVENTS_EXCHANGE, routing_key=pattern)
             async with queue.iterator(no_ack=True) as messages:
                 async for message in messages:
-                    yield ReceivedEvent(
-                        name=message.routing_key or "",
+                    yield ReceivedEvent.decode(
+                        message.routing_key or "",
+                        message.body,
                         message_id=message.message_id,
                         correlation_id=message.correlation_id,
-                        headers=dict(message.headers or {}),
-                        data=json.loads(message.body),
+                        headers=message.headers,
                     )
         finally:
             await channel.close()
