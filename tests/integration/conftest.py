@@ -11,6 +11,7 @@ from typing import Any
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractRobustConnection
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from pizzeria_contracts import OperationResult
@@ -20,8 +21,10 @@ from worker.adapters.mongo.outbox import OutboxRelay, Projection
 from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from worker.application.ports import Receipt
 from worker.application.wire import order_view
+from worker.bootstrap import Service
 from worker.domain.menu import DEFAULT_MENU, Size
 from worker.domain.orders import CustomerDetails, Order, OrderItem
+from worker.settings import Settings
 
 
 def utc_now(ago: timedelta = timedelta(0)) -> datetime:
@@ -114,3 +117,25 @@ async def connection(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
     connection = await aio_pika.connect_robust(amqp_url)
     yield connection
     await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    amqp_url: str, mongodb_url: str, mongo_client: AsyncMongoClient[Document], **settings: Any
+) -> AsyncIterator[Service]:
+    """The whole worker in this process, on a database of its own that is dropped after."""
+    name = f"test_service_{uuid.uuid4().hex[:12]}"
+    service = Service(
+        Settings(
+            amqp_url=amqp_url,
+            mongodb_url=mongodb_url,
+            mongodb_database=name,
+            **{"http_port": 0, **settings},
+        )
+    )
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+        await mongo_client.drop_database(name)

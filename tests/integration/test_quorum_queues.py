@@ -13,7 +13,8 @@ from pizzeria_contracts import PizzaRequest, PlaceOrder
 from pizzeria_contracts.client import PizzeriaClient
 from worker.adapters.mongo.database import Document
 from worker.bootstrap import Service
-from worker.settings import Settings
+
+from .conftest import running_service
 
 pytestmark = pytest.mark.integration
 
@@ -42,20 +43,10 @@ def quorum_url(amqp_url: str) -> Iterator[str]:
 async def service(
     quorum_url: str, mongodb_url: str, mongo_client: AsyncMongoClient[Document]
 ) -> AsyncIterator[Service]:
-    name = f"test_quorum_{uuid.uuid4().hex[:12]}"
-    settings = Settings(
-        amqp_url=quorum_url,
-        mongodb_url=mongodb_url,
-        mongodb_database=name,
-        queue_type="quorum",
-        retry_attempts=2,
-        http_port=0,
-    )
-    service = Service(settings)
-    await service.start()
-    yield service
-    await service.stop()
-    await mongo_client.drop_database(name)
+    async with running_service(
+        quorum_url, mongodb_url, mongo_client, queue_type="quorum", retry_attempts=2
+    ) as service:
+        yield service
 
 
 async def test_every_queue_of_the_worker_is_a_quorum_queue(

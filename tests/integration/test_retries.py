@@ -17,9 +17,8 @@ from pizzeria_contracts import names
 from worker.adapters.mongo.database import Document
 from worker.adapters.mongo.documents import OrderCodec
 from worker.bootstrap import Service
-from worker.settings import Settings
 
-from .conftest import new_order
+from .conftest import new_order, running_service
 from .wire import Tap, Wire
 
 pytestmark = pytest.mark.integration
@@ -31,21 +30,15 @@ BASE_DELAY = 0.3
 async def service(
     amqp_url: str, mongodb_url: str, mongo_client: AsyncMongoClient[Document]
 ) -> AsyncIterator[Service]:
-    name = f"test_retries_{uuid.uuid4().hex[:12]}"
-    settings = Settings(
-        amqp_url=amqp_url,
-        mongodb_url=mongodb_url,
-        mongodb_database=name,
+    async with running_service(
+        amqp_url,
+        mongodb_url,
+        mongo_client,
         retry_attempts=2,
         retry_base_delay=BASE_DELAY,
         retry_jitter=0,
-        http_port=0,
-    )
-    service = Service(settings)
-    await service.start()
-    yield service
-    await service.stop()
-    await mongo_client.drop_database(name)
+    ) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")

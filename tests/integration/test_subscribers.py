@@ -13,9 +13,8 @@ from pymongo import AsyncMongoClient
 from pizzeria_contracts import names
 from worker.adapters.mongo.database import Document
 from worker.bootstrap import Service
-from worker.settings import Settings
 
-from .conftest import random_phone
+from .conftest import random_phone, running_service
 from .wire import Tap, Wire, place_order
 
 pytestmark = pytest.mark.integration
@@ -25,15 +24,8 @@ pytestmark = pytest.mark.integration
 async def service(
     amqp_url: str, mongodb_url: str, mongo_client: AsyncMongoClient[Document]
 ) -> AsyncIterator[Service]:
-    name = f"test_service_{uuid.uuid4().hex[:12]}"
-    settings = Settings(
-        amqp_url=amqp_url, mongodb_url=mongodb_url, mongodb_database=name, http_port=0
-    )
-    service = Service(settings)
-    await service.start()
-    yield service
-    await service.stop()
-    await mongo_client.drop_database(name)
+    async with running_service(amqp_url, mongodb_url, mongo_client) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
