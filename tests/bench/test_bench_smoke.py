@@ -1,0 +1,79 @@
+"""`pizzeria bench` with tiny counts: its output is well formed. Not its speed."""
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from worker.bench.results import CONTENDERS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+pytest.importorskip("psutil", reason="the bench extra is not installed")
+
+TINY = [
+    "--commands", "12", "--queries", "12", "--sequential", "5", "--in-flight", "6/4",
+    "--phones", "3", "--orders-to-read", "4", "--rss-queries", "20,40", "--rss-commands", "6",
+]  # fmt: skip
+PER_MESSAGE = ("cpu_ms_per_message", "database_commands_per_message", "publishes_per_message")
+
+
+@pytest.fixture(scope="module")
+def report(amqp_url: str, mongodb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    chart = tmp_path_factory.mktemp("bench") / "bench.png"
+    drawing = ["--chart", str(chart)] if importlib.util.find_spec("matplotlib") else []
+    done = subprocess.run(
+        [sys.executable, "-m", "pizzeria_contracts.cli", "--url", amqp_url, "bench",
+         "--mongodb-url", mongodb_url, *TINY, "--json", *drawing],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"json": json.loads(done.stdout), "chart": chart, "stderr": done.stderr}
+
+
+def test_every_scenario_and_contender_has_a_row(report: Any) -> None:
+    found = {(row["scenario"], row["contender"]) for row in report["json"]["rows"]}
+    expected = {(scenario, c) for scenario, names in CONTENDERS.items() for c in names}
+    assert found == expected
+
+
+def test_every_figure_is_a_positive_number(report: Any) -> None:
+    for row in report["json"]["rows"]:
+        assert row["messages"] > 0, row
+        assert row["failures"] == 0, row
+        assert row["throughput"] > 0, row
+        assert row["p99_ms"] >= row["p50_ms"] > 0, row
+        for figure in PER_MESSAGE:
+            assert math.isfinite(row[figure]), (figure, row)
+            assert row[figure] >= 0, (figure, row)
+        if row["scenario"] == "orders.get":
+            assert row["sequential_p50_ms"] > 0, row
+            assert row["sequential_throughput"] > 0, row
+        if row["contender"] != "raw server, no database":
+            assert row["database_commands_per_message"] > 0, row
+        assert row["publishes_per_message"] >= 1, row  # at least the reply
+
+
+def test_ratios_memory_and_guarantees_are_reported(report: Any) -> None:
+    result = report["json"]
+    assert len(result["ratios"]) == 8
+    assert all(isinstance(ratio["met"], bool) and ratio["value"] >= 0 for ratio in result["ratios"])
+    memory = result["memory"]["points"]
+    assert len(memory) == 4
+    assert all(mib > 0 for mib in memory.values())
+    assert any(
+        check.startswith("worker: 12 orders stored for 12 commands") for check in result["checks"]
+    )
+    assert any(check.startswith("baseline: 12 orders stored") for check in result["checks"])
+
+
+def test_the_chart_is_a_png_and_progress_went_to_stderr(report: Any) -> None:
+    assert "orders.place: worker" in report["stderr"]
+    pytest.importorskip("matplotlib", reason="the bench extra is not installed")
+    chart: Path = report["chart"]
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
