@@ -1,5 +1,6 @@
 """The worker's settings, from the environment (and an optional `.env` file)."""
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -60,9 +61,9 @@ class Settings(BaseSettings):
     shutdown_timeout: Annotated[float, Field(gt=0)] = 15.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per line, for log shippers; `text`: for people."""
     tracing: Literal["off", "otlp", "console"] = "off"
     """OpenTelemetry: `otlp` exports to OTEL_EXPORTER_OTLP_ENDPOINT (the `tracing` extra)."""
-    """`json`: one JSON object per line, for log shippers; `text`: for people."""
     http_enabled: bool = True
     """Serve /metrics, /health/live and /health/ready."""
     http_host: str = "127.0.0.1"
@@ -100,10 +101,22 @@ def describe(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+_SECRET_OPTION = re.compile(
+    r"(?i)(^|&)([^=&]*(?:password|secret|token|key|authmechanismproperties)[^=&]*)=[^&]*"
+)
+"""A query option that holds a secret or leads to one: `tlsCertificateKeyFilePassword`,
+`keyfile`, `tlsCertificateKeyFile`, `authMechanismProperties` (may carry a token), ...
+CA and certificate files are public and stay visible."""
+
+
 def mask(url: str) -> str:
-    """A URL fit for a log line: the password replaced by ***."""
+    """A URL fit for a log line: the password, and the values of options that hold
+    or point to a secret, replaced by ***."""
     parts = urlsplit(url)
-    if parts.password is None:
+    query = _SECRET_OPTION.sub(r"\1\2=***", parts.query)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -53,7 +53,10 @@ def parse_pizza(text: str) -> dict[str, Any]:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pizzeria", description=__doc__.splitlines()[0])
     top.add_argument(
-        "--url", default=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+        "--url",
+        default=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+        help="RabbitMQ (default: $AMQP_URL); for TLS amqps://HOST:5671/?cafile=CA.pem"
+        " (and certfile=, keyfile= for a client certificate)",
     )
     top.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
     sub = top.add_subparsers(dest="command", required=True)

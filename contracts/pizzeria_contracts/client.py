@@ -14,6 +14,11 @@ result whether or not the first try took effect.
     async with PizzeriaClient("amqp://guest:guest@127.0.0.1:5672/") as client:
         order = await client.place_order(PlaceOrder(...))
         again = await client.get_order(order.id)
+
+For TLS, give an `amqps://` URL; the server's certificate is verified, against
+the CA file in its query if there is one (aio-pika reads `cafile`, and
+`certfile` and `keyfile` for a client certificate):
+`amqps://user:secret@rabbit.example:5671/?cafile=/etc/ssl/ca.pem`.
 """
 
 import asyncio
