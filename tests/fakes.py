@@ -74,10 +74,10 @@ class FakeOrders(FakeStore[Order]):
 
 
 class FakeCustomers(FakeStore[Customer]):
-    async def find_by_phone(self, phone: str) -> Customer | None:
+    async def find_by_phone(self, phone: str) -> Loaded[Customer] | None:
         for customer in self.items.values():
             if customer.phone == phone:
-                return copy.deepcopy(customer)
+                return await self.load(customer.id)
         return None
 
     def _taken(self, aggregate: Customer) -> bool:

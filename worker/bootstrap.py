@@ -225,6 +225,12 @@ class Service:
             self.settings.prefetch,
         )
 
+    async def _flush_outbox(self) -> int:
+        """Relay what is left and wait until every outbox on its way is cleared."""
+        found = await self.relay.sweep(self.collections.with_outbox, timedelta(0))
+        await self.relay.drain()
+        return found
+
     async def _sweep_forever(self) -> None:
         grace = timedelta(seconds=self.settings.outbox_grace_seconds)
         collections = self.collections.with_outbox
@@ -267,9 +273,7 @@ class Service:
         for subscriber in self.broker.subscribers:
             await subscriber.stop()
         try:
-            flushed = await asyncio.wait_for(
-                self.relay.sweep(self.collections.with_outbox, timedelta(0)), timeout=5
-            )
+            flushed = await asyncio.wait_for(self._flush_outbox(), timeout=5)
             if flushed:
                 log.info("flushed the outbox of %d documents", flushed)
         except Exception as error:  # noqa: BLE001 - the next start's sweep relays what is left

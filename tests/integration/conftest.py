@@ -55,13 +55,19 @@ def receipt_for(order: Order, status: int = 200) -> Receipt:
 
 
 class RecordingPublisher:
-    """The relay's publish function: records entries, or fails while `failing` is set."""
+    """The relay's publish function: records entries, fails while `failing` is set, and
+    waits (saying so through `reached`) while `held` is an event not yet set."""
 
     def __init__(self) -> None:
         self.entries: list[Mapping[str, Any]] = []
         self.failing = False
+        self.held: asyncio.Event | None = None
+        self.reached = asyncio.Event()
 
     async def __call__(self, entry: Mapping[str, Any]) -> None:
+        if self.held is not None:
+            self.reached.set()
+            await self.held.wait()
         if self.failing:
             raise ConnectionError("the broker is away")
         self.entries.append(entry)
@@ -82,6 +88,8 @@ class Stores:
     customers: MongoCustomerStore
 
     async def order_doc(self, order_id: str) -> Document:
+        """The order's document once the relay has cleared what it published."""
+        await self.relay.drain()
         doc = await self.collections.orders.find_one({"_id": order_id})
         assert doc is not None
         return doc

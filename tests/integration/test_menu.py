@@ -4,6 +4,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any, cast
 
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
@@ -93,3 +94,47 @@ async def test_the_cached_menu_expires_after_its_ttl(menu: AsyncCollection[Docum
     assert (await source.current()).item("margherita").base_price == Decimal("12.99")
     await asyncio.sleep(1.1)
     assert (await source.current()).item("margherita").base_price == Decimal("11.00")
+
+
+class CountedFinds:
+    """The menu's collection, counting the reads sent to it."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+        self.finds = 0
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        self.finds += 1
+        return self.collection.find(*args, **kwargs)
+
+
+async def test_orders_that_need_the_menu_at_once_share_one_read(
+    menu: AsyncCollection[Document],
+) -> None:
+    await seed_menu(menu)
+    counted = CountedFinds(menu)
+    source = MongoMenu(cast(AsyncCollection[Document], counted), ttl=60)
+
+    menus = await asyncio.gather(*(source.current() for _ in range(20)))
+
+    assert counted.finds == 1
+    assert {m.item("margherita").base_price for m in menus} == {Decimal("12.99")}
+
+
+async def test_a_change_during_a_shared_read_sends_later_orders_to_a_new_one(
+    menu: AsyncCollection[Document],
+) -> None:
+    await seed_menu(menu)
+    counted = CountedFinds(menu)
+    source = MongoMenu(cast(AsyncCollection[Document], counted), ttl=60)
+    before = asyncio.ensure_future(source.current())
+    await asyncio.sleep(0)  # the read is on its way
+    await menu.update_one({"_id": "margherita"}, {"$set": {"base_price": "14.00"}})
+    source.forget()
+
+    after = await source.current()
+
+    await before
+    assert counted.finds == 2
+    assert after.item("margherita").base_price == Decimal("14.00")
+    assert (await source.current()).item("margherita").base_price == Decimal("14.00")

@@ -99,7 +99,7 @@ class RacingOrders(Racing, MongoAggregateStore[Order]):
 
 
 class RacingCustomers(Racing, MongoCustomerStore):
-    async def find_by_phone(self, phone: str) -> Customer | None:
+    async def find_by_phone(self, phone: str) -> Loaded[Customer] | None:
         found = await super().find_by_phone(phone)
         await self.meet("read")
         return found
@@ -192,6 +192,7 @@ def events_of(racers: tuple[Racer, Racer], subject: str) -> list[Mapping[str, An
 async def check_whole(racers: tuple[Racer, Racer], order_id: str) -> Document:
     """Nothing half-applied: events 1..version once each, outbox empty, the view the same."""
     collections = racers[0].worker.collections
+    await asyncio.gather(*(r.worker.relay.drain() for r in racers))
     doc = await collections.orders.find_one({"_id": order_id})
     assert doc is not None
     events = events_of(racers, order_id)
@@ -377,6 +378,7 @@ async def returning_customer_race(racers: tuple[Racer, Racer], together: bool) -
 
         assert [p.result.status for p in placed] == [201, 201]
         assert sum(r.customers.conflicts for r in racers) - conflicts == 1
+    await asyncio.gather(*(r.worker.relay.drain() for r in racers))
     doc = await racers[0].worker.collections.customers.find_one({"phone": phone})
     assert doc is not None
     events = events_of(racers, doc["_id"])

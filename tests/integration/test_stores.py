@@ -1,5 +1,6 @@
 """The MongoDB stores against a real MongoDB-protocol server, with a real outbox relay."""
 
+import asyncio
 import uuid
 from decimal import Decimal
 
@@ -55,6 +56,32 @@ async def test_creating_an_order_whose_id_exists_returns_false(stores: Stores) -
     loaded = await stores.orders.load(order.id)
     assert loaded is not None
     assert loaded.aggregate.customer == order.customer
+
+
+async def test_orders_created_at_once_each_learn_their_own_fate(stores: Stores) -> None:
+    """Creates in flight together go as few `insert` commands (more than one batch
+    here), and each caller learns whether its own document was stored."""
+    orders = [new_order() for _ in range(120)]
+    twins = [new_order() for _ in range(10)]
+    for twin, order in zip(twins, orders, strict=False):
+        twin.id = order.id
+    receipts = [receipt_for(order, 201) for order in orders + twins]
+
+    created = await asyncio.gather(
+        *(stores.orders.create(o, r) for o, r in zip(orders + twins, receipts, strict=True))
+    )
+
+    assert created == [True] * len(orders) + [False] * len(twins)
+    assert await stores.collections.orders.count_documents({}) == len(orders)
+    for order in orders[:10]:
+        assert (await stores.order_doc(order.id))["customer_id"] == order.customer.customer_id
+    relayed = {entry["subject"] for entry in stores.published.entries}
+    assert relayed == {order.id for order in orders}
+    views = await stores.collections.order_views.count_documents({})
+    assert views == len(orders)
+    await stores.relay.drain()
+    stored = await stores.collections.orders.find({}, {"outbox": 1}).to_list()
+    assert [doc for doc in stored if doc["outbox"]] == []
 
 
 async def test_updating_from_a_stale_version_raises_and_stores_nothing(stores: Stores) -> None:
@@ -160,7 +187,8 @@ async def test_a_phone_belongs_to_one_customer_only(stores: Stores) -> None:
 
     found = await stores.customers.find_by_phone(phone)
     assert found is not None
-    assert (found.id, found.name, found.phone, found.version) == (first.id, first.name, phone, 1)
+    kept = found.aggregate
+    assert (kept.id, kept.name, kept.phone, kept.version) == (first.id, first.name, phone, 1)
     assert await stores.customers.find_by_phone(random_phone()) is None
     registered = stores.published.about(first.id)
     assert [entry["type"] for entry in registered] == ["customers.registered"]

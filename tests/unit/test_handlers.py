@@ -2,8 +2,15 @@
 
 from uuid import uuid4
 
+import pytest
+
 from pizzeria_contracts import names
+from tests.fakes import FakeCustomers, FakeOrders
 from tests.unit.pizzeria import Pizzeria, order_body
+from worker.application.errors import DatabaseUnavailableError
+from worker.application.ports import Receipt
+from worker.domain.customers import Customer
+from worker.domain.orders import Order
 
 
 async def test_an_order_with_a_margherita_is_created_priced_from_the_menu(
@@ -136,6 +143,61 @@ async def test_placing_the_same_message_twice_stores_one_order(pizzeria: Pizzeri
         "orders.placed",
         "orders.confirmed",
     ]
+
+
+class Dying:
+    """A store whose process dies once, right after its next write is stored."""
+
+    armed = False
+
+    def after_write(self) -> None:
+        if self.armed:
+            self.armed = False
+            raise DatabaseUnavailableError("the worker died here")
+
+
+class DyingOrders(Dying, FakeOrders):
+    async def create(self, aggregate: Order, receipt: Receipt | None) -> bool:
+        created = await super().create(aggregate, receipt)
+        self.after_write()
+        return created
+
+
+class DyingCustomers(Dying, FakeCustomers):
+    async def create(self, aggregate: Customer, receipt: Receipt | None) -> bool:
+        created = await super().create(aggregate, receipt)
+        self.after_write()
+        return created
+
+    async def update(self, aggregate: Customer, receipt: Receipt | None) -> None:
+        await super().update(aggregate, receipt)
+        self.after_write()
+
+
+@pytest.mark.parametrize("dies", ["after the customer", "after the order"])
+@pytest.mark.parametrize("returning", [False, True], ids=["new customer", "new address"])
+async def test_a_message_back_after_the_worker_died_midway_completes_it_once(
+    dies: str, returning: bool
+) -> None:
+    orders, customers = DyingOrders(), DyingCustomers()
+    pizzeria = Pizzeria.open(orders=orders, customers=customers)
+    if returning:
+        await pizzeria.place(customer_address="1 Via Roma")
+    message_id = uuid4().hex
+    body = order_body(customer_address="2 Via Milano")
+    (customers if dies == "after the customer" else orders).armed = True
+
+    with pytest.raises(DatabaseUnavailableError):
+        await pizzeria.command(names.PLACE_ORDER, body, message_id)
+    again = await pizzeria.command(names.PLACE_ORDER, body, message_id)
+
+    assert again.result.status == 201
+    assert again.result.data["customer_address"] == "2 Via Milano"
+    (customer,) = customers.items.values()
+    assert customer.address == "2 Via Milano"
+    kinds = [event.type for event in customers.events]
+    assert kinds == ["customers.registered"] + ["customers.updated"] * returning
+    assert len(orders.items) == 1 + returning
 
 
 async def test_an_unknown_pizza_is_a_400_naming_the_field_and_the_menu(

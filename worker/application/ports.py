@@ -67,7 +67,9 @@ class OrderStore(AggregateStore[Order], Protocol):
 class CustomerStore(AggregateStore[Customer], Protocol):
     """The customers; a phone number finds at most one, through a unique index."""
 
-    async def find_by_phone(self, phone: str) -> Customer | None: ...
+    async def find_by_phone(self, phone: str) -> Loaded[Customer] | None:
+        """The customer with this phone, and the replies of the orders that changed them."""
+        ...
 
 
 class PizzaStore(AggregateStore[Pizza], Protocol):

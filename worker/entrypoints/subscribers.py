@@ -23,6 +23,7 @@ from ..adapters.rabbit.retry import RetryPolicy, attempts_so_far
 from ..application.context import MessageContext
 from ..application.errors import DatabaseUnavailableError
 from ..application.mediator import Mediator, Outcome
+from ..application.settling import afterwards
 from ..observability import tracing
 from ..observability.metrics import Metrics
 
@@ -110,7 +111,8 @@ class Subscriber:
         """The outcome to answer with, or None when the message will be tried again."""
         while True:
             try:
-                return await self._mediator.send(context.name, raw.body, context)
+                async with afterwards():  # lanes free, events published: then answer
+                    return await self._mediator.send(context.name, raw.body, context)
             except DatabaseUnavailableError:
                 await self._database.wait_until_up()
             except Exception as error:  # noqa: BLE001 - every failure is retried or answered

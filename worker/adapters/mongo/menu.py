@@ -1,5 +1,6 @@
 """The menu in MongoDB, seeded once and read through a short-lived cache."""
 
+import asyncio
 import time
 from typing import Any
 
@@ -31,7 +32,11 @@ async def seed_menu(collection: AsyncCollection[dict[str, Any]]) -> bool:
 
 
 class MongoMenu:
-    """The pizzas on offer, cached for `ttl` seconds to spare a read per order."""
+    """The pizzas on offer, cached for `ttl` seconds to spare a read per order.
+
+    When the cache runs out, the orders that need the menu meanwhile share one
+    read instead of each sending their own.
+    """
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]], ttl: float) -> None:
         self._collection = collection
@@ -39,10 +44,21 @@ class MongoMenu:
         self._cached: Menu | None = None
         self._expires = 0.0
         self._changes = 0
+        self._reading: asyncio.Future[Menu] | None = None
 
     async def current(self) -> Menu:
         if self._cached is not None and time.monotonic() < self._expires:
             return self._cached
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._read())
+        reading = self._reading
+        try:
+            return await asyncio.shield(reading)
+        finally:
+            if self._reading is reading and reading.done():
+                self._reading = None
+
+    async def _read(self) -> Menu:
         changes = self._changes
         async with database_call("menu"):
             docs = await self._collection.find({"removed": False}).to_list()
@@ -52,6 +68,7 @@ class MongoMenu:
         return menu
 
     def forget(self) -> None:
-        """Drop the cache after the menu changed."""
+        """Drop the cache after the menu changed; a read begun before is not shared on."""
         self._cached = None
+        self._reading = None
         self._changes += 1

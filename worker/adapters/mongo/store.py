@@ -5,14 +5,15 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from pizzeria_contracts import OperationResult
 
 from ...application.errors import ConcurrencyError
 from ...application.ports import Loaded, Receipt
+from ...application.settling import finish
 from ...domain.customers import Customer
 from ...domain.events import DomainEvent
+from .batch import InsertBatcher
 from .documents import inbox_entries, outbox_entry
 from .errors import database_call
 from .outbox import OutboxRelay
@@ -45,12 +46,14 @@ class MongoAggregateStore(Generic[A]):
         self.collection = collection
         self._codec = codec
         self._relay = relay
+        self._inserts = InsertBatcher(collection)
 
     async def load(self, aggregate_id: str) -> Loaded[A] | None:
         async with database_call("load"):
             doc = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
-        if doc is None:
-            return None
+        return None if doc is None else self._loaded(doc)
+
+    def _loaded(self, doc: Mapping[str, Any]) -> Loaded[A]:
         replies = {
             entry["message_id"]: OperationResult.model_validate(entry["result"])
             for entry in doc.get("inbox", ())
@@ -61,13 +64,11 @@ class MongoAggregateStore(Generic[A]):
         doc = self._codec.encode(aggregate)
         doc["outbox"] = [outbox_entry(event, receipt) for event in aggregate.pending_events]
         doc["inbox"] = inbox_entries(receipt)
-        try:
-            async with database_call("create"):
-                await self.collection.insert_one(doc)
-        except DuplicateKeyError:
-            return False
+        async with database_call("create"):
+            if not await self._inserts.insert(doc):
+                return False
         aggregate.pending_events.clear()
-        await self._relay.relay(self.collection, doc)
+        await finish(self._relay.submit(self.collection, doc))
         return True
 
     async def update(self, aggregate: A, receipt: Receipt | None) -> None:
@@ -78,7 +79,7 @@ class MongoAggregateStore(Generic[A]):
             "outbox": {"$each": [outbox_entry(event, receipt) for event in events]},
             "inbox": {"$each": inbox_entries(receipt)},
         }
-        async with database_call("update"):
+        async with self._relay.writing(self.collection.name, aggregate.id), database_call("update"):
             doc = await self.collection.find_one_and_update(
                 {"_id": aggregate.id, "version": aggregate.version - len(events)},
                 {"$set": state, "$push": push},
@@ -87,7 +88,7 @@ class MongoAggregateStore(Generic[A]):
         if doc is None:
             raise ConcurrencyError(f"{self.collection.name} {aggregate.id} changed meanwhile")
         events.clear()
-        await self._relay.relay(self.collection, doc)
+        await finish(self._relay.submit(self.collection, doc))
 
     async def reply_for(self, aggregate_id: str, message_id: str) -> OperationResult | None:
         async with database_call("reply_for"):
@@ -101,7 +102,7 @@ class MongoAggregateStore(Generic[A]):
 class MongoCustomerStore(MongoAggregateStore[Customer]):
     """Customers, found by phone through the unique index on `phone`."""
 
-    async def find_by_phone(self, phone: str) -> Customer | None:
+    async def find_by_phone(self, phone: str) -> Loaded[Customer] | None:
         async with database_call("find_by_phone"):
-            doc = await self.collection.find_one({"phone": phone}, {"outbox": 0, "inbox": 0})
-        return None if doc is None else self._codec.decode(doc)
+            doc = await self.collection.find_one({"phone": phone}, {"outbox": 0})
+        return None if doc is None else self._loaded(doc)

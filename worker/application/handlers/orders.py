@@ -21,7 +21,7 @@ from ...domain.menu import Menu, parse_size
 from ...domain.orders import CustomerDetails, Order, OrderItem
 from ..context import MessageContext, id_for
 from ..errors import ConcurrencyError
-from ..ports import Clock, CustomerStore, MenuSource, OrderStore
+from ..ports import Clock, CustomerStore, MenuSource, OrderStore, Receipt
 from ..wire import order_view
 from .common import CONFLICT_ATTEMPTS, change, receipt
 
@@ -47,13 +47,20 @@ async def place_order(
     menu: MenuSource,
     clock: Clock,
 ) -> OperationResult:
-    """Price, find or register the customer, store the order; a re-sent message
-    finds its order (the id comes from the message id) and gets the same reply."""
+    """Price, register or update the customer, then store the order.
+
+    The customer comes first and keeps this message's id, so a message that
+    comes back after dying between the two (a crash, a retry) finds its
+    customer done and still stores its order. A re-sent message whose order is
+    stored finds it (the id comes from the message id) and gets the same reply.
+    """
     now = clock()
     items = price(await menu.current(), command.pizzas)
     phone = normalize_phone(command.customer_phone)
+    message_id = context.message_id or ""
     for _ in range(CONFLICT_ATTEMPTS):
-        customer = await customers.find_by_phone(phone)
+        found = await customers.find_by_phone(phone)
+        customer = found.aggregate if found else None
         details = CustomerDetails(
             customer.id if customer else uuid4().hex,
             command.customer_name,
@@ -61,58 +68,49 @@ async def place_order(
             command.customer_address or (customer.address if customer else None),
         )
         order = Order.place(
-            id_for("order", context.message_id or ""),
-            details,
-            items,
-            command.payment_method,
-            command.notes,
-            now,
+            id_for("order", message_id), details, items, command.payment_method, command.notes, now
         )
-        if customer is None:
-            new = Customer.register(
-                details.customer_id,
-                details.name,
-                phone,
-                details.address,
-                command.customer_email,
-                now,
-            )
-            if not await customers.create(new, receipt(context)):
-                continue  # somebody registered this phone first: use theirs
         result = OperationResult.success(order_view(order), 201)
+        if found is None or message_id not in found.replies:
+            try:
+                if not await keep_customer(
+                    customers, customer, command, details, now, receipt(context, result)
+                ):
+                    continue  # somebody registered this phone first: use theirs
+            except ConcurrencyError:
+                continue  # somebody changed this customer meanwhile: read again
         if not await orders.create(order, receipt(context, result)):
-            return await orders.reply_for(order.id, context.message_id or "") or already_placed(
-                order
-            )
-        if customer is not None:
-            await update_customer(customers, phone, command, context, now)
+            return await orders.reply_for(order.id, message_id) or already_placed(order)
         return result
     raise ConcurrencyError(f"customer {phone} kept changing")
 
 
-async def update_customer(
+async def keep_customer(
     customers: CustomerStore,
-    phone: str,
+    customer: Customer | None,
     command: PlaceOrder,
-    context: MessageContext,
+    details: CustomerDetails,
     now: datetime,
-) -> None:
-    """A returning customer's new name, address or e-mail; a lost race reads again."""
-    for _ in range(CONFLICT_ATTEMPTS):
-        customer = await customers.find_by_phone(phone)
-        if customer is None:
-            return
-        customer.update_details(
-            command.customer_name, command.customer_address, command.customer_email, now
+    kept: Receipt,
+) -> bool:
+    """Register a new customer or store a returning one's new name, address or e-mail;
+    False when the phone was registered meanwhile."""
+    if customer is None:
+        new = Customer.register(
+            details.customer_id,
+            details.name,
+            details.phone,
+            details.address,
+            command.customer_email,
+            now,
         )
-        if not customer.pending_events:
-            return
-        try:
-            await customers.update(customer, receipt(context))
-        except ConcurrencyError:
-            continue
-        return
-    raise ConcurrencyError(f"customer {phone} kept changing")
+        return await customers.create(new, kept)
+    customer.update_details(
+        command.customer_name, command.customer_address, command.customer_email, now
+    )
+    if customer.pending_events:
+        await customers.update(customer, kept)
+    return True
 
 
 def already_placed(order: Order) -> OperationResult:
