@@ -5,6 +5,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
@@ -54,6 +55,17 @@ async def check(settings: Settings) -> bool:
         await service.mongo.close()
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop is not installed: running on asyncio's own event loop")
+        else:
+            return uvloop.new_event_loop
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
     parser.add_argument("command", nargs="?", choices=["run", "check"], default="run")
@@ -66,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(settings.log_level, settings.log_format)
     tracing.configure(settings.tracing)
     try:
-        if args.command == "check":
-            return 0 if asyncio.run(check(settings)) else 1
-        return asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+            if args.command == "check":
+                return 0 if runner.run(check(settings)) else 1
+            return runner.run(serve(settings))
     except PolicyError as error:
         print(f"invalid setting {env_name('authorization_policy')}: {error}", file=sys.stderr)
         return 2
