@@ -1,0 +1,187 @@
+"""Running an order load while something fails, then counting what came of it."""
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tests.e2e.amqp import EVENTS
+from worker.adapters.mongo.database import Document
+
+from .harness import MakeCapture, Reporter, StartWorker
+from .ledger import Ledger, plan_ledger, wait_for_outboxes
+from .load import LoadClient
+from .plans import Plan, plan_job
+from .worker import WorkerSupervisor
+
+SCALE = float(os.environ.get("FAULTS_SCALE", "1"))
+"""Multiplies every load (for a quick local look: FAULTS_SCALE=0.2); CI runs the full size."""
+STALL = 90.0
+"""Seconds without a single reply after which a load counts as hung."""
+FAULT_TIMEOUT = 180.0
+"""How long a fault may still take once the load is over (a service coming back)."""
+OUTBOX_TIMEOUT = 90.0
+"""How long the relay and its sweep may take to publish what is left after the load."""
+RESEND_AFTER = 60.0
+"""Seconds after which the load sends an unanswered command again (same message_id)."""
+PROGRESS_EVERY = 5.0
+
+
+def scaled(count: int) -> int:
+    return max(1, round(count * SCALE))
+
+
+@dataclasses.dataclass(frozen=True)
+class Underway:
+    """What a fault may act on while the load runs."""
+
+    worker: WorkerSupervisor
+    client: LoadClient
+    load: "asyncio.Task[None]"
+
+
+Fault = Callable[[Underway], Coroutine[Any, Any, None]]
+"""What goes wrong while the load runs; the scenario waits for it to end."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenarios:
+    """Runs plans against a worker of the test's own while a fault strikes; the ledger."""
+
+    amqp_url: str
+    database: AsyncDatabase[Document]
+    start_worker: StartWorker
+    capture: MakeCapture
+    report: Reporter
+
+    async def run(
+        self,
+        name: str,
+        plans: list[Plan],
+        *,
+        in_flight: int,
+        fault: Fault,
+        timeout: float,
+        worker_settings: dict[str, str] | None = None,
+    ) -> tuple[Ledger, WorkerSupervisor]:
+        """Every plan's commands, `in_flight` plans at a time, while `fault` strikes."""
+        events = await self.capture(EVENTS, "#")
+        worker = await self.start_worker(worker_settings or {})
+        client = await LoadClient(self.amqp_url, resend_after=RESEND_AFTER).start()
+        try:
+            started = time.monotonic()
+            load = asyncio.create_task(_bounded(in_flight, [plan_job(client, p) for p in plans]))
+            striking = asyncio.create_task(fault(Underway(worker, client, load)))
+            total = sum(len(plan.steps) for plan in plans)
+
+            def progress() -> str:
+                return (
+                    f"[{name}] sent {len(client.commands)}/{total}, answered {client.answered}, "
+                    f"re-sent {client.resends}, reconnects {client.reconnects}, "
+                    f"worker runs {len(worker.pids)}, {time.monotonic() - started:.0f} s"
+                )
+
+            try:
+                finished = await self._until_done(client, load, striking, timeout, progress)
+                # Whatever happened, let the fault bring its service back (or fail loudly).
+                await asyncio.wait_for(striking, FAULT_TIMEOUT)
+            finally:
+                for task in (load, striking):
+                    task.cancel()
+                await asyncio.gather(load, striking, return_exceptions=True)
+            self.report.say(progress() + (" (done)" if finished else " (stalled or too slow)"))
+            wall = time.monotonic() - started
+            waiting = await wait_for_outboxes(self.database, OUTBOX_TIMEOUT)
+            exit_code = await worker.stop()
+            published = await events.drain()
+            ledger = await plan_ledger(name, self.database, plans, client, published, wall)
+        finally:
+            await client.close()
+        ledger.details["load ended in time"] = finished
+        ledger.details[f"documents whose outbox did not empty within {OUTBOX_TIMEOUT:.0f} s"] = (
+            waiting
+        )
+        ledger.details["worker runs (pids)"] = len(worker.pids)
+        ledger.details["exit code on SIGTERM at the end"] = exit_code
+        ledger.details["tracebacks in the worker's log"] = worker.log.count("Traceback")
+        return ledger, worker
+
+    async def _until_done(
+        self,
+        client: LoadClient,
+        load: "asyncio.Task[None]",
+        striking: "asyncio.Task[None]",
+        timeout: float,
+        progress: Callable[[], str],
+    ) -> bool:
+        """Whether the load ended; False after `timeout`, after STALL seconds without a
+        reply, or when the fault itself failed."""
+        deadline = time.monotonic() + timeout
+        answered, last_reply = client.answered, time.monotonic()
+        next_progress = time.monotonic() + PROGRESS_EVERY
+        while not load.done():
+            now = time.monotonic()
+            if now > deadline or now - last_reply > STALL:
+                return False
+            if striking.done() and striking.exception() is not None:
+                return False
+            if now > next_progress:
+                self.report.say(progress())
+                next_progress = now + PROGRESS_EVERY
+            watched = [load] if striking.done() else [load, striking]
+            await asyncio.wait(watched, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            if client.answered != answered:
+                answered, last_reply = client.answered, time.monotonic()
+        load.result()
+        return True
+
+
+def outage(
+    name: str,
+    report: Reporter,
+    stopped: Callable[[], contextlib.AbstractAsyncContextManager[None]],
+    *,
+    after: float,
+    down_for: float,
+) -> Fault:
+    """`after` seconds into the load, a service stopped for `down_for` seconds."""
+
+    async def fault(_: Underway) -> None:
+        await asyncio.sleep(after)
+        started = time.monotonic()
+        report.say(f"[{name}] stopping it")
+        async with stopped():
+            await asyncio.sleep(down_for)
+            report.say(f"[{name}] starting it again")
+        report.say(f"[{name}] back after {time.monotonic() - started:.1f} s")
+
+    return fault
+
+
+def assert_nothing_lost_nor_done_twice(ledger: Ledger, log: str) -> None:
+    summary = "\n".join(ledger.lines())
+    assert ledger.details["load ended in time"], summary
+    assert ledger.lost == 0, summary
+    assert ledger.duplicate_effects == 0, summary
+    assert ledger.replies == ledger.sent, summary
+    assert ledger.details["unexpected statuses"] == 0, summary
+    assert ledger.details["commands answered with different statuses"] == 0, summary
+    assert ledger.events == ledger.events_expected, summary
+    assert ledger.details["order views behind"] == 0, summary
+    assert ledger.details["exit code on SIGTERM at the end"] == 0, summary + "\n" + log[-5000:]
+
+
+async def _bounded(limit: int, jobs: list[Callable[[], Awaitable[None]]]) -> None:
+    """Run the jobs, at most `limit` at a time, in the order given."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(job: Callable[[], Awaitable[None]]) -> None:
+        async with semaphore:
+            await job()
+
+    await asyncio.gather(*(one(job) for job in jobs))
