@@ -49,14 +49,9 @@ class MongoMenu:
     async def current(self) -> Menu:
         if self._cached is not None and time.monotonic() < self._expires:
             return self._cached
-        if self._reading is None:
+        if self._reading is None or self._reading.done():
             self._reading = asyncio.ensure_future(self._read())
-        reading = self._reading
-        try:
-            return await asyncio.shield(reading)
-        finally:
-            if self._reading is reading and reading.done():
-                self._reading = None
+        return await asyncio.shield(self._reading)
 
     async def _read(self) -> Menu:
         changes = self._changes

@@ -1,6 +1,6 @@
 """One store for every aggregate: optimistic versions, outbox and inbox in one document."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 from pymongo import ReturnDocument
@@ -54,11 +54,7 @@ class MongoAggregateStore(Generic[A]):
         return None if doc is None else self._loaded(doc)
 
     def _loaded(self, doc: Mapping[str, Any]) -> Loaded[A]:
-        replies = {
-            entry["message_id"]: OperationResult.model_validate(entry["result"])
-            for entry in doc.get("inbox", ())
-        }
-        return Loaded(self._codec.decode(doc), replies)
+        return Loaded(self._codec.decode(doc), StoredReplies(doc.get("inbox", ())))
 
     async def create(self, aggregate: A, receipt: Receipt | None) -> bool:
         doc = self._codec.encode(aggregate)
@@ -97,6 +93,27 @@ class MongoAggregateStore(Generic[A]):
             if entry["message_id"] == message_id:
                 return OperationResult.model_validate(entry["result"])
         return None
+
+
+class StoredReplies(Mapping[str, OperationResult]):
+    """The inbox by message id; a reply is validated only when asked for, since a
+    command looks up its own message id and nothing else (a returning customer's
+    inbox holds a reply for every order that changed them)."""
+
+    def __init__(self, inbox: Iterable[Mapping[str, Any]]) -> None:
+        self._results = {entry["message_id"]: entry["result"] for entry in inbox}
+
+    def __getitem__(self, message_id: str) -> OperationResult:
+        return OperationResult.model_validate(self._results[message_id])
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self._results
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._results)
+
+    def __len__(self) -> int:
+        return len(self._results)
 
 
 class MongoCustomerStore(MongoAggregateStore[Customer]):
