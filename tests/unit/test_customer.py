@@ -6,7 +6,7 @@ from uuid import uuid4
 import pytest
 
 from worker.domain import events as ev
-from worker.domain.customers import Customer, normalize_phone
+from worker.domain.customers import Customer, customer_id_for, normalize_phone
 
 NOW = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
 LATER = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)
@@ -110,3 +110,9 @@ def test_a_customer_without_an_address_gets_the_one_given_later() -> None:
     assert customer.address == "3 Via Po"
     assert customer.email is None
     assert len(customer.pending_events) == 1
+
+
+def test_a_phone_gives_one_id_and_two_phones_two() -> None:
+    assert customer_id_for("+15550100") == customer_id_for(normalize_phone("+1 555-0100"))
+    assert customer_id_for("+15550100") != customer_id_for("+15550101")
+    assert len(customer_id_for("+15550100")) == 32

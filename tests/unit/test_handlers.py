@@ -9,7 +9,7 @@ from tests.fakes import FakeCustomers, FakeOrders
 from tests.unit.pizzeria import Pizzeria, order_body
 from worker.application.errors import DatabaseUnavailableError
 from worker.application.ports import Receipt
-from worker.domain.customers import Customer
+from worker.domain.customers import Customer, customer_id_for
 from worker.domain.orders import Order
 
 
@@ -88,7 +88,7 @@ async def test_the_first_order_from_a_phone_registers_the_customer(pizzeria: Piz
     order = await pizzeria.place(customer_email="ann@example.com")
 
     (customer,) = pizzeria.customers.items.values()
-    assert customer.id == order["customer_id"]
+    assert customer.id == order["customer_id"] == customer_id_for("+15550100")
     assert customer.phone == "+15550100"
     assert customer.email == "ann@example.com"
     assert [event.type for event in pizzeria.customers.events] == ["customers.registered"]

@@ -11,7 +11,7 @@ from pizzeria_contracts import OperationResult
 from ...application.errors import ConcurrencyError
 from ...application.ports import Loaded, Receipt
 from ...application.settling import finish
-from ...domain.customers import Customer
+from ...domain.customers import Customer, customer_id_for
 from ...domain.events import DomainEvent
 from .batch import InsertBatcher
 from .documents import inbox_entries, outbox_entry
@@ -117,9 +117,12 @@ class StoredReplies(Mapping[str, OperationResult]):
 
 
 class MongoCustomerStore(MongoAggregateStore[Customer]):
-    """Customers, found by phone through the unique index on `phone`."""
+    """Customers, found by the id their phone gives them, else through the unique index
+    on `phone` (customers registered before ids were derived from phones)."""
 
     async def find_by_phone(self, phone: str) -> Loaded[Customer] | None:
         async with database_call("find_by_phone"):
-            doc = await self.collection.find_one({"phone": phone}, {"outbox": 0})
+            doc = await self.collection.find_one({"_id": customer_id_for(phone)}, {"outbox": 0})
+            if doc is None:
+                doc = await self.collection.find_one({"phone": phone}, {"outbox": 0})
         return None if doc is None else self._loaded(doc)

@@ -15,7 +15,7 @@ from pizzeria_contracts import (
     StartCooking,
 )
 
-from ...domain.customers import Customer, normalize_phone
+from ...domain.customers import Customer, customer_id_for, normalize_phone
 from ...domain.errors import OrderNotFoundError
 from ...domain.menu import Menu, parse_size
 from ...domain.orders import CustomerDetails, Order, OrderItem
@@ -49,9 +49,10 @@ async def place_order(
 ) -> OperationResult:
     """Price, register or update the customer, then store the order.
 
-    The customer comes first and keeps this message's id, so a message that
-    comes back after dying between the two (a crash, a retry) finds its
-    customer done and still stores its order. A re-sent message whose order is
+    The customer comes first and keeps this message's id (with the order's id, not
+    the whole reply: nobody asks a customer for it), so a message that comes back
+    after dying between the two (a crash, a retry) finds its customer done and
+    still stores its order. A re-sent message whose order is
     stored finds it (the id comes from the message id) and gets the same reply.
     """
     now = clock()
@@ -62,7 +63,7 @@ async def place_order(
         found = await customers.find_by_phone(phone)
         customer = found.aggregate if found else None
         details = CustomerDetails(
-            customer.id if customer else uuid4().hex,
+            customer.id if customer else customer_id_for(phone),
             command.customer_name,
             phone,
             command.customer_address or (customer.address if customer else None),
@@ -73,9 +74,8 @@ async def place_order(
         result = OperationResult.success(order_view(order), 201)
         if found is None or message_id not in found.replies:
             try:
-                if not await keep_customer(
-                    customers, customer, command, details, now, receipt(context, result)
-                ):
+                kept = receipt(context, OperationResult.success({"order_id": order.id}, 201))
+                if not await keep_customer(customers, customer, command, details, now, kept):
                     continue  # somebody registered this phone first: use theirs
             except ConcurrencyError:
                 continue  # somebody changed this customer meanwhile: read again
