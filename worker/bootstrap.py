@@ -139,6 +139,7 @@ class Service:
         self.relay = OutboxRelay(
             self._publish_event,
             {"orders": Projection(self.collections.order_views, order_view_document)},
+            self.collections.outbox_relayed,
         )
         self.menu = MongoMenu(self.collections.menu, settings.menu_cache_seconds)
         self.policy = load_policy(settings)
@@ -159,7 +160,6 @@ class Service:
             self.operator = OperatorServer(
                 settings.http_host, settings.http_port, self.metrics, self.readiness
             )
-        self._oldest_waiting: datetime | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.queues = topology.Queues.of(settings.queue_type, settings.retry_attempts)
         for queue in (self.queues.commands, self.queues.queries):
@@ -234,20 +234,19 @@ class Service:
     async def _sweep_forever(self) -> None:
         grace = timedelta(seconds=self.settings.outbox_grace_seconds)
         collections = self.collections.with_outbox
-        while True:
-            await asyncio.sleep(self.settings.outbox_sweep_seconds)
+        while True:  # at once on start: it learns which outboxes were recorded as published
             try:
                 if found := await self.relay.sweep(collections, grace):
                     log.info("relayed %d documents left in the outbox", found)
-                waiting, self._oldest_waiting = await self.relay.backlog(collections)
             except Exception as error:  # noqa: BLE001 - the next sweep tries again
                 log.warning("outbox sweep failed; trying again later: %r", error)
-                continue
-            self.metrics.outbox_backlog.set(waiting)
-            self.metrics.outbox_oldest.set(self._outbox_age())
+            else:
+                self.metrics.outbox_backlog.set(self.relay.backlog.waiting)
+                self.metrics.outbox_oldest.set(self._outbox_age())
+            await asyncio.sleep(self.settings.outbox_sweep_seconds)
 
     def _outbox_age(self) -> float:
-        oldest = self._oldest_waiting
+        oldest = self.relay.backlog.oldest
         return 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
 
     async def readiness(self) -> dict[str, bool]:

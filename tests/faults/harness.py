@@ -14,9 +14,9 @@ from .worker import WorkerSupervisor
 LEDGERS = pytest.StashKey[list[Ledger]]()
 WORKER_SETTINGS = {
     "PIZZERIA_RETRY_BASE_DELAY": "0.2",
-    # Each sweep scans every order three times (sweep, backlog count, oldest) and FerretDB
-    # parses every document of such a scan: about 0.6 s for 400 orders. Sweeping more often
-    # saturates it; a grace shorter than a relay under load publishes everything twice.
+    # Each sweep scans the orders once and FerretDB parses every document of a scan, about
+    # 0.2 s for 400 orders. Sweeping more often saturates it; a grace shorter than a relay
+    # under load publishes everything twice.
     "PIZZERIA_OUTBOX_GRACE_SECONDS": "10",
     "PIZZERIA_OUTBOX_SWEEP_SECONDS": "15",
     "PIZZERIA_PREFETCH": "25",

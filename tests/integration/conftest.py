@@ -89,7 +89,7 @@ class Stores:
 
     async def order_doc(self, order_id: str) -> Document:
         """The order's document once the relay has cleared what it published."""
-        await self.relay.drain()
+        await self.relay.drain(clear=True)
         doc = await self.collections.orders.find_one({"_id": order_id})
         assert doc is not None
         return doc
@@ -105,7 +105,11 @@ async def stores(database: AsyncDatabase[Document]) -> AsyncIterator[Stores]:
     for field in dataclasses.fields(Collections):
         await getattr(collections, field.name).create_indexes(INDEXES[field.name])
     published = RecordingPublisher()
-    relay = OutboxRelay(published, {collections.orders.name: Projection(collections.order_views)})
+    relay = OutboxRelay(
+        published,
+        {collections.orders.name: Projection(collections.order_views)},
+        collections.outbox_relayed,
+    )
     task = asyncio.create_task(relay.run())
     yield Stores(
         collections,

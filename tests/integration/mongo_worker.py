@@ -73,6 +73,7 @@ class MongoWorker:
         relay = OutboxRelay(
             published,
             {collections.orders.name: Projection(collections.order_views, order_view_document)},
+            collections.outbox_relayed,
         )
         order_store = orders(collections.orders, OrderCodec(), relay)
         customer_store = customers(collections.customers, CustomerCodec(), relay)

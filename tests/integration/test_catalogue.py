@@ -123,7 +123,7 @@ async def test_menu_commands_change_the_stored_menu_and_publish_events(
         ("Diavola", 3),
         ("Diavola", 4),
     ]
-    await shop.relay.drain()
+    await shop.relay.drain(clear=True)
     doc = await collections.menu.find_one({"_id": "diavola"})
     assert doc is not None
     assert (doc["version"], doc["removed"], doc["base_price"], doc["outbox"]) == (

@@ -162,9 +162,9 @@ async def test_the_sweep_leaves_alone_what_the_relay_is_publishing(stores: Store
 async def test_a_full_backlog_of_outboxes_to_clear_is_cleared_without_a_lull(
     stores: Stores,
 ) -> None:
-    """Clearing waits for a lull in publishing, but never past `uncleared` documents:
-    then publishing waits for it instead."""
-    relay = OutboxRelay(stores.published, {}, uncleared=3, lull=3600)
+    """Clearing waits for a lull in publishing, but not once `uncleared` documents wait."""
+    relayed = stores.collections.outbox_relayed
+    relay = OutboxRelay(stores.published, {}, relayed, uncleared=3, lull=3600)
     running = asyncio.create_task(relay.run())
     orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
     placed = [new_order() for _ in range(7)]
@@ -172,17 +172,128 @@ async def test_a_full_backlog_of_outboxes_to_clear_is_cleared_without_a_lull(
         async with asyncio.timeout(30):
             for order in placed:
                 await orders.create(order, receipt_for(order, 201))
-            found = await stores.collections.orders.find({}, {"outbox": 1}).to_list()
+            await relay.drain()
+            cleared: dict[str, object] = {"outbox": []}
+            while await stores.collections.orders.count_documents(cleared) < 3:  # noqa: ASYNC110 - polls the database
+                await asyncio.sleep(0.05)
     finally:
         running.cancel()
     assert len({entry["subject"] for entry in stores.published.entries}) == 7
-    assert sum(1 for doc in found if not doc["outbox"]) >= 3
+
+
+async def test_a_recorded_outbox_is_never_published_again_only_cleared(stores: Stores) -> None:
+    """What one relay published and recorded but did not clear (it waited for a lull,
+    then its worker stopped), another relay's sweep clears without publishing it."""
+    relayed = stores.collections.outbox_relayed
+    first = OutboxRelay(stores.published, {}, relayed, lull=3600)
+    running = asyncio.create_task(first.run())
+    order = new_order()
+    try:
+        await MongoAggregateStore(stores.collections.orders, OrderCodec(), first).create(
+            order, receipt_for(order, 201)
+        )
+        await first.drain()
+    finally:
+        running.cancel()
+    assert len((await stores.collections.orders.find_one({"_id": order.id}) or {})["outbox"]) == 2
+    assert await relayed.count_documents({}) == 1
+    published = list(stores.published.entries)
+
+    second = OutboxRelay(stores.published, {}, relayed, lull=3600)
+    running = asyncio.create_task(second.run())
+    try:
+        found = await second.sweep([stores.collections.orders], grace=NO_GRACE)
+        backlog = second.backlog
+        await second.drain(clear=True)
+    finally:
+        running.cancel()
+
+    assert found == 0
+    assert backlog.waiting == 0
+    assert stores.published.entries == published
+    assert (await stores.collections.orders.find_one({"_id": order.id}) or {})["outbox"] == []
+    assert await relayed.count_documents({}) == 0
+
+
+async def test_the_next_change_replaces_an_outbox_known_published(stores: Stores) -> None:
+    """Clearing waits for a lull; a command that writes the document before then drops
+    what the relay recorded as published instead, so the outbox holds only the new
+    events, nothing is published twice, and no clear is needed."""
+    relay = OutboxRelay(stores.published, {}, stores.collections.outbox_relayed, lull=3600)
+    running = asyncio.create_task(relay.run())
+    orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
+    order = new_order()
+    try:
+        await orders.create(order, receipt_for(order, 201))
+        await relay.drain()
+        order.start_cooking(utc_now())
+        await orders.update(order, receipt_for(order))
+        written = await stores.collections.orders.find_one({"_id": order.id})
+        await relay.drain()
+    finally:
+        running.cancel()
+    assert written is not None
+    assert [entry["type"] for entry in written["outbox"]] == ["orders.cooking-started"]
+    assert stores.published.kinds(order.id) == [
+        ("orders.placed", 1),
+        ("orders.confirmed", 2),
+        ("orders.cooking-started", 3),
+    ]
+
+
+async def test_events_recorded_as_published_go_out_once_after_a_restart(stores: Stores) -> None:
+    """A worker that starts learns from the records, in its first sweep, what went out:
+    a change stored on top of an uncleared outbox publishes only its own events."""
+    relayed = stores.collections.outbox_relayed
+    order = new_order()
+    first = OutboxRelay(stores.published, {}, relayed, lull=3600)
+    running = asyncio.create_task(first.run())
+    try:
+        await MongoAggregateStore(stores.collections.orders, OrderCodec(), first).create(
+            order, receipt_for(order, 201)
+        )
+        await first.drain()
+    finally:
+        running.cancel()
+
+    second = OutboxRelay(stores.published, {}, relayed, lull=3600)
+    running = asyncio.create_task(second.run())
+    try:
+        await second.sweep([stores.collections.orders], grace=timedelta(hours=1))
+        order.start_cooking(utc_now())
+        await MongoAggregateStore(stores.collections.orders, OrderCodec(), second).update(
+            order, receipt_for(order)
+        )
+        await second.drain()
+    finally:
+        running.cancel()
+    assert stores.published.kinds(order.id) == [
+        ("orders.placed", 1),
+        ("orders.confirmed", 2),
+        ("orders.cooking-started", 3),
+    ]
+
+
+async def test_the_backlog_counts_what_waits_to_be_published(stores: Stores) -> None:
+    waiting, published = new_order(utc_now(ago=timedelta(minutes=5))), new_order()
+    await stores.orders.create(published, receipt_for(published, 201))
+    await stores.relay.drain()
+    stores.published.failing = True
+    raised = min(event.occurred_at for event in waiting.pending_events)
+    await stores.orders.create(waiting, receipt_for(waiting, 201))
+
+    await stores.relay.sweep([stores.collections.orders], grace=timedelta(hours=1))
+
+    assert stores.relay.backlog.waiting == 1
+    oldest = stores.relay.backlog.oldest
+    assert oldest is not None
+    assert abs(oldest - raised) < timedelta(milliseconds=1)
 
 
 async def test_clearing_outboxes_never_undoes_the_next_change(stores: Stores) -> None:
     """FerretDB rewrites a whole document per update: an outbox cleared while the next
     command writes the same order would bring back the state before that write."""
-    relay = OutboxRelay(stores.published, {}, lull=0)
+    relay = OutboxRelay(stores.published, {}, stores.collections.outbox_relayed, lull=0)
     running = asyncio.create_task(relay.run())
     orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
 
@@ -196,7 +307,7 @@ async def test_clearing_outboxes_never_undoes_the_next_change(stores: Stores) ->
 
     try:
         ids = await asyncio.gather(*(whole_life() for _ in range(20)))
-        await relay.drain()
+        await relay.drain(clear=True)
     finally:
         running.cancel()
     found = await stores.collections.orders.find({"_id": {"$in": ids}}).to_list()

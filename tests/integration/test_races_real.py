@@ -192,7 +192,7 @@ def events_of(racers: tuple[Racer, Racer], subject: str) -> list[Mapping[str, An
 async def check_whole(racers: tuple[Racer, Racer], order_id: str) -> Document:
     """Nothing half-applied: events 1..version once each, outbox empty, the view the same."""
     collections = racers[0].worker.collections
-    await asyncio.gather(*(r.worker.relay.drain() for r in racers))
+    await asyncio.gather(*(r.worker.relay.drain(clear=True) for r in racers))
     doc = await collections.orders.find_one({"_id": order_id})
     assert doc is not None
     events = events_of(racers, order_id)
@@ -378,7 +378,7 @@ async def returning_customer_race(racers: tuple[Racer, Racer], together: bool) -
 
         assert [p.result.status for p in placed] == [201, 201]
         assert sum(r.customers.conflicts for r in racers) - conflicts == 1
-    await asyncio.gather(*(r.worker.relay.drain() for r in racers))
+    await asyncio.gather(*(r.worker.relay.drain(clear=True) for r in racers))
     doc = await racers[0].worker.collections.customers.find_one({"phone": phone})
     assert doc is not None
     events = events_of(racers, doc["_id"])

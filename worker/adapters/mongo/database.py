@@ -33,6 +33,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("removed", ASCENDING)], name="on_offer"),
         IndexModel([("outbox.at", ASCENDING)], name="outbox_at"),
     ],
+    "outbox_relayed": [IndexModel([("document", ASCENDING)], name="by_document")],
 }
 """Every filter and sort the worker sends is served by one of these."""
 
@@ -48,6 +49,7 @@ class Collections:
     customers: AsyncCollection[Document]
     order_views: AsyncCollection[Document]
     menu: AsyncCollection[Document]
+    outbox_relayed: AsyncCollection[Document]
 
     @classmethod
     def of(cls, database: AsyncDatabase[Document]) -> "Collections":

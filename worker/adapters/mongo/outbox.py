@@ -1,19 +1,23 @@
-"""The outbox relay: publishes stored events, updates read models, then clears them.
+"""The outbox relay: publishes stored events, updates read models, records that it did,
+and clears the outboxes later.
 
 Events wait in their aggregate's document (`outbox`), written in the same
 single-document update as the change that raised them, so an event exists
 only if its change was stored. The relay publishes them with publisher
 confirms, in version order per aggregate, then projects the document into its
-read model and clears the outbox only if the document has not moved on. What
-fails stays in the outbox; the sweep finds it again (also after a crash), and
-events keep their ids when published again.
+read model, answers the commands waiting, and records (in `outbox_relayed`,
+one small document per aggregate version, inserted for a whole batch at once)
+that this version's outbox went out. Clearing the outbox, a second write of
+the aggregate's document, waits for a lull; until then the record tells every
+sweep not to publish it again. What fails stays in the outbox unrecorded; the
+sweep finds it (also after a crash), and events keep their ids when published
+again.
 
 Relays are batched: while one batch is on its way, new documents gather for
-the next. A batch takes each aggregate's latest document only, inserts the
-views of new aggregates with one `insert_many`, and clears every outbox with
-one `update_many`. Events this process saw confirmed are not published again
-when their outbox was left uncleared, and the sweep leaves alone what is on its
-way already.
+the next. A batch takes each aggregate's latest document only and inserts the
+views of new aggregates with one `insert_many`. Events this process saw
+confirmed are not published again when their outbox was left uncleared, and
+the sweep leaves alone what is on its way already.
 """
 
 import asyncio
@@ -37,6 +41,8 @@ CLEARED_PER_COMMAND = 10
 """Outboxes cleared per command: FerretDB rewrites each matched document in turn, some
 25-50 ms each over a few hundred orders, so a long command would keep doing so after
 its worker died, and could undo the writes of the worker that took over."""
+RECORDS_PER_LOOKUP = 1_000
+"""Record ids per `$in` when the sweep looks up which outboxes were published."""
 REMEMBERED = 10_000
 """Event ids this process saw confirmed, so an outbox left uncleared is not published again."""
 
@@ -73,37 +79,67 @@ class Projection:
             )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Backlog:
+    """What the last sweep saw waiting to be published: how many documents, and when the
+    oldest of their events was raised. Those published and waiting only to be cleared
+    do not count."""
+
+    waiting: int = 0
+    oldest: datetime | None = None
+
+
 @dataclasses.dataclass(slots=True)
 class _Pending:
     collection: AsyncCollection[Document]
     doc: Mapping[str, Any]
     published: asyncio.Future[None]  # or left for the sweep
-    settled: asyncio.Future[None]  # cleared, or left for the sweep
+    settled: asyncio.Future[None]  # published and recorded, or left for the sweep
 
     @property
     def key(self) -> tuple[str, Any]:
         return (self.collection.name, self.doc["_id"])
 
 
-class OutboxRelay:
-    """Two stages: one publishes each batch and projects its read models, then answers
-    the commands waiting for it; the other clears the outboxes of what was published.
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Recorded:
+    """A document whose outbox, as of `version`, is published and recorded as such:
+    only clearing it is left."""
 
-    Clearing writes each document once more, which FerretDB pays for with a scan
-    of its collection: so it waits for a lull of `lull` seconds in publishing, or
-    until `uncleared` documents wait (then publishing waits for it instead).
+    collection: AsyncCollection[Document]
+    doc_id: Any
+    version: int
+
+    @property
+    def key(self) -> tuple[str, Any]:
+        return (self.collection.name, self.doc_id)
+
+
+class OutboxRelay:
+    """Three stages: the first publishes each batch and projects its read models, then
+    answers the commands waiting for it; the second records what was published (one
+    insert into `relayed` per batch); the third clears the recorded outboxes.
+
+    Clearing writes each document once more, which FerretDB pays for with a scan of
+    its collection, so it waits for a lull of `lull` seconds in publishing, or until
+    `uncleared` documents wait; those beyond are left to the sweep, which finds them
+    recorded and clears them later. The record is what makes waiting safe: the sweep,
+    this worker's after a restart or another worker's, never publishes a recorded
+    outbox again.
     """
 
     def __init__(
         self,
         publish: Publish,
         projections: Mapping[str, Projection],
+        relayed: AsyncCollection[Document],
         batch_size: int = 256,
         uncleared: int = 2_000,
-        lull: float = 0.25,
+        lull: float = 1.0,
     ) -> None:
         self._publish = publish
         self._projections = projections
+        self._relayed = relayed
         self._batch_size = batch_size
         self._uncleared = uncleared
         self._lull = lull
@@ -112,13 +148,17 @@ class OutboxRelay:
         self._clearing_now: set[tuple[str, Any]] = set()
         self._round_over = asyncio.Event()
         self._pending: list[_Pending] = []
-        self._to_clear: dict[tuple[str, Any], _Pending] = {}  # the latest of each document
+        self._unrecorded: list[_Pending] = []
+        self._to_clear: dict[tuple[str, Any], _Recorded] = {}  # the latest of each document
         self._unsettled: set[asyncio.Future[None]] = set()
         self._relaying: Counter[tuple[str, Any]] = Counter()  # documents not yet settled
         self._published: OrderedDict[str, None] = OrderedDict()  # recent event ids, oldest first
         self._wakeup = asyncio.Event()
+        self._record_wakeup = asyncio.Event()
         self._clear_wakeup = asyncio.Event()
         self._cleared = asyncio.Event()
+        self._clear_now = 0  # drains waiting for every outbox to be cleared
+        self.backlog = Backlog()
 
     async def relay(self, collection: AsyncCollection[Document], doc: Mapping[str, Any]) -> None:
         """Publish this document's outbox; returns when done or left for the sweep."""
@@ -147,51 +187,103 @@ class OutboxRelay:
         if not self._relaying[key]:
             del self._relaying[key]
 
-    async def drain(self) -> None:
-        """Wait until everything submitted is published and cleared (or left for the sweep)."""
+    async def drain(self, clear: bool = False) -> None:
+        """Wait until everything submitted is published and recorded (or left for the
+        sweep); with `clear`, also until every recorded outbox is cleared, lull or not."""
         while self._unsettled:
             await asyncio.wait(set(self._unsettled))
+        if not clear:
+            return
+        self._clear_now += 1
+        self._clear_wakeup.set()
+        self._busy.set()  # ends a wait for a lull
+        try:
+            while self._to_clear:
+                self._cleared.clear()
+                await self._cleared.wait()
+        finally:
+            self._clear_now -= 1
 
     async def run(self) -> None:
         """Relay batches until cancelled."""
-        clearing = asyncio.create_task(self._clear_forever(), name="outbox-clearing")
+        stages = [
+            asyncio.create_task(self._record_forever(), name="outbox-recording"),
+            asyncio.create_task(self._clear_forever(), name="outbox-clearing"),
+        ]
         try:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 while self._pending:
-                    while len(self._to_clear) >= self._uncleared:
-                        self._cleared.clear()
-                        await self._cleared.wait()
                     batch = self._pending[: self._batch_size]
                     del self._pending[: self._batch_size]
                     self._busy.set()
                     await self._relay_batch(batch)
         finally:
-            clearing.cancel()
-            await asyncio.gather(clearing, return_exceptions=True)
+            for stage in stages:
+                stage.cancel()
+            await asyncio.gather(*stages, return_exceptions=True)
 
     async def _relay_batch(self, batch: list[_Pending]) -> None:
+        done: list[_Pending] = []
         try:
-            for pending in await self._flush(newest(batch)):
-                self._hand_to_clearing(pending)
+            done = await self._flush(newest(batch))
         except Exception:
             log.exception("outbox relay failed; the sweep will retry")
         finally:
             for pending in batch:
                 if not pending.published.done():
                     pending.published.set_result(None)
-                if pending.key not in self._to_clear or self._to_clear[pending.key] is not pending:
+            self._unrecorded += done
+            self._record_wakeup.set()
+            recording = {id(pending) for pending in done}
+            for pending in batch:
+                if id(pending) not in recording:
                     _settle(pending)
 
-    def _hand_to_clearing(self, pending: _Pending) -> None:
-        earlier = self._to_clear.get(pending.key)
-        if earlier is None or earlier.doc["version"] < pending.doc["version"]:
-            self._to_clear[pending.key] = pending
-            if earlier is not None:
-                _settle(earlier)  # the later one clears what it left
+    async def _record_forever(self) -> None:
+        """Record what was published, everything waiting in one insert, as it comes."""
+        while True:
+            await self._record_wakeup.wait()
+            self._record_wakeup.clear()
+            while self._unrecorded:
+                batch, self._unrecorded = self._unrecorded, []
+                try:
+                    await insert_new(self._relayed, [_record(p.key, p.doc) for p in batch])
+                except Exception as error:  # noqa: BLE001 - the sweep publishes them again
+                    log.warning(
+                        "published events not recorded, the sweep may repeat them: %r", error
+                    )
+                else:
+                    for pending in batch:
+                        collection, doc = pending.collection, pending.doc
+                        self._hand_to_clearing(_Recorded(collection, doc["_id"], doc["version"]))
+                finally:
+                    for pending in batch:
+                        _settle(pending)
+
+    def recorded_version(self, collection: str, doc_id: Any) -> int:
+        """The version of this document whose outbox this relay knows was published and
+        recorded, and not cleared yet; 0 when it knows of none. Every event up to that
+        version went out."""
+        recorded = self._to_clear.get((collection, doc_id))
+        return 0 if recorded is None else recorded.version
+
+    def replaced(self, collection: str, doc_id: Any, version: int) -> None:
+        """A store wrote this document over `version`, whose recorded outbox it dropped
+        for the new events: there is nothing of that version left to clear."""
+        recorded = self._to_clear.get((collection, doc_id))
+        if recorded is not None and recorded.version <= version:
+            del self._to_clear[(collection, doc_id)]
+
+    def _hand_to_clearing(self, recorded: _Recorded) -> None:
+        earlier = self._to_clear.get(recorded.key)
+        if earlier is not None and earlier.version >= recorded.version:
+            return
+        if earlier is None and len(self._to_clear) >= self._uncleared:
+            return  # recorded: the sweep finds it again and clears it later
+        self._to_clear[recorded.key] = recorded
         self._clear_wakeup.set()
-        self._busy.set()  # no lull yet; and the clearing looks whether the backlog is full
 
     @contextlib.asynccontextmanager
     async def writing(self, collection: str, doc_id: Any) -> AsyncIterator[None]:
@@ -210,17 +302,20 @@ class OutboxRelay:
                 del self._writing[key]
             self._clear_wakeup.set()
 
-    def _clearable(self) -> list[_Pending]:
-        return [p for p in self._to_clear.values() if p.key not in self._writing]
+    def _clearable(self) -> list[_Recorded]:
+        return [r for r in self._to_clear.values() if r.key not in self._writing]
 
     async def _clear_forever(self) -> None:
+        """One command's worth of documents at a time, so that a store waits for at most
+        one command before it writes a document being cleared, and a lull that ends
+        stops the clearing."""
         while True:
             await self._clear_wakeup.wait()
             self._clear_wakeup.clear()
             while self._clearable():
                 await self._lull_or_full()
-                clearing = self._clearable()
-                self._clearing_now = {p.key for p in clearing}
+                clearing = self._clearable()[:CLEARED_PER_COMMAND]
+                self._clearing_now = {r.key for r in clearing}
                 self._round_over.clear()
                 try:
                     await self._clear(clearing)
@@ -229,14 +324,14 @@ class OutboxRelay:
                 finally:
                     self._clearing_now = set()
                     self._round_over.set()
-                    for pending in clearing:
-                        if self._to_clear.get(pending.key) is pending:
-                            del self._to_clear[pending.key]
-                        _settle(pending)
+                    for recorded in clearing:
+                        if self._to_clear.get(recorded.key) is recorded:
+                            del self._to_clear[recorded.key]
                     self._cleared.set()
+            self._cleared.set()
 
     async def _lull_or_full(self) -> None:
-        while len(self._to_clear) < self._uncleared:
+        while len(self._to_clear) < self._uncleared and not self._clear_now:
             self._busy.clear()
             try:  # not wait_for: on 3.11 it can swallow a cancellation
                 async with asyncio.timeout(self._lull):
@@ -246,48 +341,60 @@ class OutboxRelay:
 
     async def sweep(self, collections: list[AsyncCollection[Document]], grace: timedelta) -> int:
         """Relay what waited longer than `grace` (left by a failure or a crash), except
-        what is on its way already: a slow relay must not publish its events twice."""
+        what is on its way already (a slow relay must not publish its events twice) and
+        what was recorded as published (that is only cleared).
+
+        One scan of each collection's waiting outboxes (`outbox.at`, indexed) finds
+        them and measures the backlog on the way (`backlog`); only what is found late
+        is read whole, by `_id`. FerretDB parses every document of a scan, so one is
+        what a sweep can afford."""
         cutoff = datetime.now(UTC) - grace
-        found = 0
+        found, waiting, oldest = 0, 0, None
         for collection in collections:
-            cursor = collection.find({"outbox.at": {"$lt": cutoff}}, {"inbox": 0}).limit(
-                self._batch_size
-            )
-            docs = [
+            known = {
+                key[1]: recorded.version
+                for key, recorded in self._to_clear.items()
+                if key[0] == collection.name
+            }
+            outboxes = [
                 doc
-                for doc in await cursor.to_list()
-                if (collection.name, doc["_id"]) not in self._relaying
+                for doc in await collection.find(
+                    _waiting(), {"outbox.at": 1, "version": 1}
+                ).to_list()
+                if known.get(doc["_id"]) != doc["version"]
             ]
-            found += len(docs)
-            await asyncio.gather(*(self.relay(collection, doc) for doc in docs))
+            recorded = await self._recorded(collection.name, outboxes)
+            late: list[tuple[datetime, Any]] = []
+            for doc in outboxes:
+                if _record_id((collection.name, doc["_id"]), doc["version"]) in recorded:
+                    self._hand_to_clearing(_Recorded(collection, doc["_id"], doc["version"]))
+                    continue
+                at = min(entry["at"] for entry in doc["outbox"])
+                waiting += 1
+                oldest = at if oldest is None else min(oldest, at)
+                if at < cutoff and (collection.name, doc["_id"]) not in self._relaying:
+                    late.append((at, doc["_id"]))
+            ids = [doc_id for _, doc_id in sorted(late, key=lambda pair: pair[0])]
+            if ids := ids[: self._batch_size]:
+                docs = await collection.find({"_id": {"$in": ids}}, {"inbox": 0}).to_list()
+                docs = [doc for doc in docs if (collection.name, doc["_id"]) not in self._relaying]
+                found += len(docs)
+                await asyncio.gather(*(self.relay(collection, doc) for doc in docs))
+        self.backlog = Backlog(waiting, oldest)
         return found
 
-    async def backlog(
-        self, collections: list[AsyncCollection[Document]]
-    ) -> tuple[int, datetime | None]:
-        """How many documents have events waiting to be published, and when the oldest was
-        raised; those published and waiting only to be cleared do not count."""
-        waiting = {"outbox.at": {"$lte": datetime.now(UTC) + timedelta(days=36500)}}
-        count, oldest = 0, None
-        for collection in collections:
-            published = {key[1] for key in self._to_clear if key[0] == collection.name}
-            count += max(0, await collection.count_documents(waiting) - len(published))
-            first = [
-                doc
-                for doc in await collection.find(waiting, {"outbox.at": 1})
-                .sort("outbox.at", 1)
-                .limit(len(published) + 1)
-                .to_list()
-                if doc["_id"] not in published
-            ]
-            if first:
-                at = min(entry["at"] for entry in first[0]["outbox"])
-                oldest = at if oldest is None else min(oldest, at)
-        return count, oldest
+    async def _recorded(self, collection: str, docs: list[Document]) -> set[str]:
+        """The records, among those of these documents' current versions, that exist."""
+        ids = [_record_id((collection, doc["_id"]), doc["version"]) for doc in docs]
+        found: set[str] = set()
+        for chunk in chunks(ids, RECORDS_PER_LOOKUP):
+            records = self._relayed.find({"_id": {"$in": chunk}}, {"_id": 1})
+            found.update(record["_id"] for record in await records.to_list())
+        return found
 
     async def _flush(self, batch: list[_Pending]) -> list[_Pending]:
         """Publish, then project; returns what was published and projected."""
-        published = await asyncio.gather(*(self._publish_all(p.doc) for p in batch))
+        published = await asyncio.gather(*(self._publish_all(p.key, p.doc) for p in batch))
         by_collection: dict[str, list[_Pending]] = {}
         for pending, ok in zip(batch, published, strict=True):
             if ok:
@@ -304,30 +411,64 @@ class OutboxRelay:
             done += group
         return done
 
-    async def _publish_all(self, doc: Mapping[str, Any]) -> bool:
+    async def _publish_all(self, key: tuple[str, Any], doc: Mapping[str, Any]) -> bool:
+        recorded = self.recorded_version(*key)
         try:
             for entry in doc["outbox"]:
-                if entry["id"] not in self._published:  # else confirmed, but not cleared
-                    await self._publish(entry)
-                    self._published[entry["id"]] = None
-                    if len(self._published) > REMEMBERED:
-                        self._published.popitem(last=False)
+                if entry["version"] <= recorded or entry["id"] in self._published:
+                    continue  # confirmed, not cleared yet
+                await self._publish(entry)
+                self._published[entry["id"]] = None
+                if len(self._published) > REMEMBERED:
+                    self._published.popitem(last=False)
         except Exception as error:  # noqa: BLE001 - any failure leaves the events for the sweep
             log.warning("events of %s not published, the sweep will retry: %r", doc["_id"], error)
             return False
         return True
 
-    async def _clear(self, done: list[_Pending]) -> None:
-        """Empty the outboxes of documents that have not moved on: one command per chunk."""
-        by_collection: dict[str, list[_Pending]] = {}
-        for pending in done:
-            by_collection.setdefault(pending.collection.name, []).append(pending)
+    async def _clear(self, recorded: list[_Recorded]) -> None:
+        """Empty the outboxes of documents that have not moved on, then drop their records:
+        a command per collection, a statement per document (FerretDB serves that at about
+        a third of the cost of one `update_many` over an `$or` of them)."""
+        by_collection: dict[str, list[_Recorded]] = {}
+        for one in recorded:
+            by_collection.setdefault(one.collection.name, []).append(one)
         for group in by_collection.values():
-            for chunk in chunks(group, CLEARED_PER_COMMAND):
-                await chunk[0].collection.update_many(
-                    {"$or": [{"_id": p.doc["_id"], "version": p.doc["version"]} for p in chunk]},
-                    {"$set": {"outbox": []}},
-                )
+            result = await group[0].collection.bulk_write(
+                [
+                    UpdateOne({"_id": r.doc_id, "version": r.version}, {"$set": {"outbox": []}})
+                    for r in group
+                ],
+                ordered=False,
+            )
+            if result.matched_count == len(group):  # no newer version was recorded meanwhile
+                drop: Document = {"document": {"$in": [_document(r.key) for r in group]}}
+            else:
+                drop = {"_id": {"$in": [_record_id(r.key, r.version) for r in group]}}
+            await self._relayed.delete_many(drop)
+
+
+def _waiting() -> Document:
+    """Every document with an event in its outbox, through the `outbox.at` index."""
+    return {"outbox.at": {"$lte": datetime.now(UTC) + timedelta(days=36500)}}
+
+
+def _document(key: tuple[str, Any]) -> str:
+    return f"{key[0]}/{key[1]}"
+
+
+def _record_id(key: tuple[str, Any], version: int) -> str:
+    return f"{_document(key)}/{version}"
+
+
+def _record(key: tuple[str, Any], doc: Mapping[str, Any]) -> Document:
+    """That this document's outbox, as of its version, was published and its read model
+    projected."""
+    return {
+        "_id": _record_id(key, doc["version"]),
+        "document": _document(key),
+        "at": datetime.now(UTC),
+    }
 
 
 def _settle(pending: _Pending) -> None:

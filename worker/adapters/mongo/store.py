@@ -68,21 +68,32 @@ class MongoAggregateStore(Generic[A]):
         return True
 
     async def update(self, aggregate: A, receipt: Receipt | None) -> None:
+        """Store the new state and events over the version the aggregate was loaded at.
+
+        The new events join what waits in the outbox, unless the relay knows all of
+        that went out: then they replace it, which also spares the relay clearing it."""
         events = aggregate.pending_events
+        loaded = aggregate.version - len(events)
         state = self._codec.encode(aggregate)
         del state["_id"]
-        push: Document = {
-            "outbox": {"$each": [outbox_entry(event, receipt) for event in events]},
-            "inbox": {"$each": inbox_entries(receipt)},
-        }
-        async with self._relay.writing(self.collection.name, aggregate.id), database_call("update"):
+        entries = [outbox_entry(event, receipt) for event in events]
+        push: Document = {"inbox": {"$each": inbox_entries(receipt)}}
+        name = self.collection.name
+        async with self._relay.writing(name, aggregate.id), database_call("update"):
+            replacing = self._relay.recorded_version(name, aggregate.id) == loaded
+            if replacing:
+                state["outbox"] = entries
+            else:
+                push["outbox"] = {"$each": entries}
             doc = await self.collection.find_one_and_update(
-                {"_id": aggregate.id, "version": aggregate.version - len(events)},
+                {"_id": aggregate.id, "version": loaded},
                 {"$set": state, "$push": push},
                 return_document=ReturnDocument.AFTER,  # no projection: FerretDB lacks it here
             )
         if doc is None:
-            raise ConcurrencyError(f"{self.collection.name} {aggregate.id} changed meanwhile")
+            raise ConcurrencyError(f"{name} {aggregate.id} changed meanwhile")
+        if replacing:
+            self._relay.replaced(name, aggregate.id, loaded)
         events.clear()
         await finish(self._relay.submit(self.collection, doc))
 
