@@ -16,6 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
+QUIET = 2.5
+"""Seconds without a database command after which a contender counts as settled: longer
+than the worker waits for a lull before it clears outboxes."""
+SETTLE_LIMIT = 120.0
 _PORT = re.compile(r"operator endpoints on http://[^:/]+:(\d+)/")
 _SETTINGS = ("AMQP_URL", "MONGODB_URL", "MONGODB_DATABASE")
 
@@ -48,6 +52,21 @@ class Contender:
     async def counts(self) -> dict[str, Any]:
         """Database commands by command and broker publishes by kind, so far."""
         raise NotImplementedError
+
+    async def settle(self, quiet: float = QUIET, limit: float = SETTLE_LIMIT) -> dict[str, Any]:
+        """Wait until it has sent no database command for `quiet` seconds (at most `limit`),
+        so that work a run leaves for later, such as clearing outboxes, is counted too;
+        its counts then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        counts = await self.counts()
+        since = loop.time()
+        while loop.time() - since < quiet and loop.time() < deadline:
+            await asyncio.sleep(quiet / 5)
+            latest = await self.counts()
+            if latest["database_commands"] != counts["database_commands"]:
+                counts, since = latest, loop.time()
+        return counts
 
     async def stop(self) -> str | None:
         """Stop it; what went wrong if it did not exit cleanly."""

@@ -1,6 +1,7 @@
 """The scenarios of issue 10: place against the baseline, get against raw RPC, memory."""
 
 import json
+import time
 from typing import Any
 
 from faststream.rabbit import RabbitBroker, RabbitExchange
@@ -11,7 +12,7 @@ from pizzeria_contracts.client import PizzeriaClient
 from .baseline import place as baseline_place
 from .baseline import rpc as baseline_rpc
 from .load import Call, drive
-from .processes import Contender
+from .processes import QUIET, Contender
 from .results import BASELINE, CLIENT, FASTSTREAM, GET, PLACE, RAW_DB, RAW_NO_DB, WORKER, Memory
 from .session import Session, order_body
 
@@ -36,8 +37,15 @@ async def place(session: Session) -> None:
             tick = session.progress.stage(f"{PLACE}: {contender}", count)
             cpu = process.cpu_seconds()
             timing, ids = await session.place(exchange, count, tick)
+            started = time.monotonic()
+            after = await process.settle()  # what the run left for later counts too
             loaded = (timing, process.cpu_seconds() - cpu)
-            session.add_row(PLACE, contender, loaded, before, await process.counts())
+            session.add_row(PLACE, contender, loaded, before, after)
+            session.report.checks.append(
+                f"{contender}: CPU and round trips include {time.monotonic() - started:.1f} s "
+                "after the last reply, until no database command for "
+                f"{QUIET:g} s (work left for later)"
+            )
             await _replay(session, contender, exchange, ids, database)
         finally:
             await _stop(session, process)
