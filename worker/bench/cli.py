@@ -48,7 +48,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--prefetch", type=int, default=100)
     bench.add_argument("--scenario", action="append", choices=list(DEFAULTS),
                        help="run only these (repeat); default: all")  # fmt: skip
-    bench.add_argument("--worker-log-level", default="INFO", help="the worker's (default INFO)")
+    bench.add_argument(
+        "--worker-log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO"],
+        help="the worker's (default INFO; the bench reads the start-up line it logs at INFO)",
+    )
     bench.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
     bench.add_argument("--logs", type=Path, metavar="DIR", help="keep the contenders' logs here")
     bench.add_argument("--json", action="store_true", help="the results as one JSON object")

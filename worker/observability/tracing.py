@@ -25,6 +25,7 @@ TracingMode = Literal["off", "otlp", "console"]
 log = logging.getLogger("worker.tracing")
 tracer = trace.get_tracer("pizzeria.worker")
 _propagator = TraceContextTextMapPropagator()
+_enabled = False
 
 
 def configure(mode: TracingMode, service_name: str = "pizzeria-worker") -> None:
@@ -46,11 +47,16 @@ def configure(mode: TracingMode, service_name: str = "pizzeria-worker") -> None:
     else:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
+    global _enabled
+    _enabled = True
     log.info("tracing on: %s", mode)
 
 
 def enabled() -> bool:
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    """Whether `configure` turned spans on. Kept in a flag: the API's own answer looks in
+    the environment on every call while no provider is set, once per message and
+    publish."""
+    return _enabled
 
 
 def parent_of(traceparent: str | None) -> Context | None:
