@@ -6,10 +6,11 @@ from datetime import timedelta
 import pytest
 
 from worker.adapters.mongo.documents import OrderCodec
-from worker.adapters.mongo.outbox import OutboxRelay
+from worker.adapters.mongo.outbox import OutboxRelay, Projection
 from worker.adapters.mongo.store import MongoAggregateStore
 from worker.application.settling import afterwards
 from worker.application.wire import order_view
+from worker.domain.orders import Order
 
 from .conftest import Stores, new_order, receipt_for, utc_now
 
@@ -181,25 +182,43 @@ async def test_a_full_backlog_of_outboxes_to_clear_is_cleared_without_a_lull(
     assert len({entry["subject"] for entry in stores.published.entries}) == 7
 
 
-async def test_a_recorded_outbox_is_never_published_again_only_cleared(stores: Stores) -> None:
-    """What one relay published and recorded but did not clear (it waited for a lull,
-    then its worker stopped), another relay's sweep clears without publishing it."""
+def projections(stores: Stores, with_view: bool) -> dict[str, Projection]:
+    views = Projection(stores.collections.order_views)
+    return {stores.collections.orders.name: views} if with_view else {}
+
+
+async def placed_and_left_uncleared(stores: Stores, with_view: bool = False) -> Order:
+    """An order placed through a relay of its own that published and recorded its events,
+    then stopped before a lull came to clear them."""
     relayed = stores.collections.outbox_relayed
-    first = OutboxRelay(stores.published, {}, relayed, lull=3600)
-    running = asyncio.create_task(first.run())
+    relay = OutboxRelay(stores.published, projections(stores, with_view), relayed, lull=3600)
+    running = asyncio.create_task(relay.run())
     order = new_order()
     try:
-        await MongoAggregateStore(stores.collections.orders, OrderCodec(), first).create(
+        await MongoAggregateStore(stores.collections.orders, OrderCodec(), relay).create(
             order, receipt_for(order, 201)
         )
-        await first.drain()
+        await relay.drain()
     finally:
         running.cancel()
+    return order
+
+
+@pytest.mark.parametrize("with_view", [False, True], ids=["recorded", "projected"])
+async def test_a_recorded_outbox_is_never_published_again_only_cleared(
+    stores: Stores, with_view: bool
+) -> None:
+    """What one relay published and recorded but did not clear (it waited for a lull,
+    then its worker stopped), another relay's sweep clears without publishing it. An
+    aggregate with a read model is recorded by its view, which the relay writes only
+    after publishing; others by a document in `outbox_relayed`."""
+    relayed = stores.collections.outbox_relayed
+    order = await placed_and_left_uncleared(stores, with_view)
     assert len((await stores.collections.orders.find_one({"_id": order.id}) or {})["outbox"]) == 2
-    assert await relayed.count_documents({}) == 1
+    assert await relayed.count_documents({}) == (0 if with_view else 1)
     published = list(stores.published.entries)
 
-    second = OutboxRelay(stores.published, {}, relayed, lull=3600)
+    second = OutboxRelay(stores.published, projections(stores, with_view), relayed, lull=3600)
     running = asyncio.create_task(second.run())
     try:
         found = await second.sweep([stores.collections.orders], grace=NO_GRACE)
@@ -244,19 +263,9 @@ async def test_the_next_change_replaces_an_outbox_known_published(stores: Stores
 async def test_events_recorded_as_published_go_out_once_after_a_restart(stores: Stores) -> None:
     """A worker that starts learns from the records, in its first sweep, what went out:
     a change stored on top of an uncleared outbox publishes only its own events."""
-    relayed = stores.collections.outbox_relayed
-    order = new_order()
-    first = OutboxRelay(stores.published, {}, relayed, lull=3600)
-    running = asyncio.create_task(first.run())
-    try:
-        await MongoAggregateStore(stores.collections.orders, OrderCodec(), first).create(
-            order, receipt_for(order, 201)
-        )
-        await first.drain()
-    finally:
-        running.cancel()
+    order = await placed_and_left_uncleared(stores)
 
-    second = OutboxRelay(stores.published, {}, relayed, lull=3600)
+    second = OutboxRelay(stores.published, {}, stores.collections.outbox_relayed, lull=3600)
     running = asyncio.create_task(second.run())
     try:
         await second.sweep([stores.collections.orders], grace=timedelta(hours=1))

@@ -25,7 +25,7 @@ import contextlib
 import dataclasses
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -77,6 +77,21 @@ class Projection:
                 ],
                 ordered=False,
             )
+
+    async def published(self, docs: Sequence[Mapping[str, Any]]) -> set[Any]:
+        """Those of these documents whose view is at their version or later: the relay
+        projects only what it published, so their outboxes went out. The view is the
+        record, and costs no write of its own."""
+        versions = {doc["_id"]: doc["version"] for doc in docs}
+        found: set[Any] = set()
+        for chunk in chunks(list(versions), RECORDS_PER_LOOKUP):
+            views = self.views.find({"_id": {"$in": chunk}}, {"version": 1})
+            found.update(
+                view["_id"]
+                for view in await views.to_list()
+                if view.get("version", 0) >= versions[view["_id"]]
+            )
+        return found
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -234,9 +249,14 @@ class OutboxRelay:
             for pending in batch:
                 if not pending.published.done():
                     pending.published.set_result(None)
-            self._unrecorded += done
+            recording: set[int] = set()
+            for pending in done:
+                if pending.collection.name in self._projections:  # its view is the record
+                    self._hand_to_clearing(_recorded_now(pending))
+                else:
+                    self._unrecorded.append(pending)
+                    recording.add(id(pending))
             self._record_wakeup.set()
-            recording = {id(pending) for pending in done}
             for pending in batch:
                 if id(pending) not in recording:
                     _settle(pending)
@@ -256,8 +276,7 @@ class OutboxRelay:
                     )
                 else:
                     for pending in batch:
-                        collection, doc = pending.collection, pending.doc
-                        self._hand_to_clearing(_Recorded(collection, doc["_id"], doc["version"]))
+                        self._hand_to_clearing(_recorded_now(pending))
                 finally:
                     for pending in batch:
                         _settle(pending)
@@ -366,7 +385,7 @@ class OutboxRelay:
             recorded = await self._recorded(collection.name, outboxes)
             late: list[tuple[datetime, Any]] = []
             for doc in outboxes:
-                if _record_id((collection.name, doc["_id"]), doc["version"]) in recorded:
+                if doc["_id"] in recorded:
                     self._hand_to_clearing(_Recorded(collection, doc["_id"], doc["version"]))
                     continue
                 at = min(entry["at"] for entry in doc["outbox"])
@@ -383,13 +402,18 @@ class OutboxRelay:
         self.backlog = Backlog(waiting, oldest)
         return found
 
-    async def _recorded(self, collection: str, docs: list[Document]) -> set[str]:
-        """The records, among those of these documents' current versions, that exist."""
-        ids = [_record_id((collection, doc["_id"]), doc["version"]) for doc in docs]
-        found: set[str] = set()
-        for chunk in chunks(ids, RECORDS_PER_LOOKUP):
+    async def _recorded(self, collection: str, docs: list[Document]) -> set[Any]:
+        """Those of these documents whose outbox, as of their version, was recorded as
+        published: by their read model, or else in `relayed`."""
+        if not docs:
+            return set()
+        if (projection := self._projections.get(collection)) is not None:
+            return await projection.published(docs)
+        ids = {_record_id((collection, doc["_id"]), doc["version"]): doc["_id"] for doc in docs}
+        found: set[Any] = set()
+        for chunk in chunks(list(ids), RECORDS_PER_LOOKUP):
             records = self._relayed.find({"_id": {"$in": chunk}}, {"_id": 1})
-            found.update(record["_id"] for record in await records.to_list())
+            found.update(ids[record["_id"]] for record in await records.to_list())
         return found
 
     async def _flush(self, batch: list[_Pending]) -> list[_Pending]:
@@ -433,7 +457,7 @@ class OutboxRelay:
         by_collection: dict[str, list[_Recorded]] = {}
         for one in recorded:
             by_collection.setdefault(one.collection.name, []).append(one)
-        for group in by_collection.values():
+        for name, group in by_collection.items():
             result = await group[0].collection.bulk_write(
                 [
                     UpdateOne({"_id": r.doc_id, "version": r.version}, {"$set": {"outbox": []}})
@@ -441,6 +465,8 @@ class OutboxRelay:
                 ],
                 ordered=False,
             )
+            if name in self._projections:
+                continue  # recorded by the read model, which stays
             if result.matched_count == len(group):  # no newer version was recorded meanwhile
                 drop: Document = {"document": {"$in": [_document(r.key) for r in group]}}
             else:
@@ -451,6 +477,10 @@ class OutboxRelay:
 def _waiting() -> Document:
     """Every document with an event in its outbox, through the `outbox.at` index."""
     return {"outbox.at": {"$lte": datetime.now(UTC) + timedelta(days=36500)}}
+
+
+def _recorded_now(pending: _Pending) -> _Recorded:
+    return _Recorded(pending.collection, pending.doc["_id"], pending.doc["version"])
 
 
 def _document(key: tuple[str, Any]) -> str:
