@@ -37,14 +37,15 @@ async def place(session: Session) -> None:
             tick = session.progress.stage(f"{PLACE}: {contender}", count)
             cpu = process.cpu_seconds()
             timing, ids = await session.place(exchange, count, tick)
-            started = time.monotonic()
+            started, at_last_reply = time.monotonic(), process.cpu_seconds()
             after = await process.settle()  # what the run left for later counts too
-            loaded = (timing, process.cpu_seconds() - cpu)
-            session.add_row(PLACE, contender, loaded, before, after)
+            settled = process.cpu_seconds()
+            session.add_row(PLACE, contender, (timing, settled - cpu), before, after)
             session.report.checks.append(
                 f"{contender}: CPU and round trips include {time.monotonic() - started:.1f} s "
-                "after the last reply, until no database command for "
-                f"{QUIET:g} s (work left for later)"
+                f"after the last reply, until no database command for {QUIET:g} s "
+                f"(work left for later): {(settled - at_last_reply) * 1000 / count:.2f} ms "
+                "of CPU per command"
             )
             await _replay(session, contender, exchange, ids, database)
         finally:
