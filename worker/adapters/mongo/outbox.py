@@ -5,9 +5,10 @@ Events wait in their aggregate's document (`outbox`), written in the same
 single-document update as the change that raised them, so an event exists
 only if its change was stored. The relay publishes them with publisher
 confirms, in version order per aggregate, then projects the document into its
-read model, answers the commands waiting, and records (in `outbox_relayed`,
-one small document per aggregate version, inserted for a whole batch at once)
-that this version's outbox went out. Clearing the outbox, a second write of
+read model, answers the commands waiting, and records that this version's
+outbox went out: an aggregate with a read model is recorded by its view
+(written only after publishing), others by a small document per version in
+`outbox_relayed`, inserted for a whole batch at once. Clearing the outbox, a second write of
 the aggregate's document, waits for a lull; until then the record tells every
 sweep not to publish it again. What fails stays in the outbox unrecorded; the
 sweep finds it (also after a crash), and events keep their ids when published
@@ -132,8 +133,9 @@ class _Recorded:
 
 class OutboxRelay:
     """Three stages: the first publishes each batch and projects its read models, then
-    answers the commands waiting for it; the second records what was published (one
-    insert into `relayed` per batch); the third clears the recorded outboxes.
+    answers the commands waiting for it; the second records what was published and has
+    no read model to say so (one insert into `relayed` per batch); the third clears the
+    recorded outboxes.
 
     Clearing writes each document once more, which FerretDB pays for with a scan of
     its collection, so it waits for a lull of `lull` seconds in publishing, or until
