@@ -261,14 +261,15 @@ async def test_the_next_change_replaces_an_outbox_known_published(stores: Stores
 
 
 async def test_events_recorded_as_published_go_out_once_after_a_restart(stores: Stores) -> None:
-    """A worker that starts learns from the records, in its first sweep, what went out:
-    a change stored on top of an uncleared outbox publishes only its own events."""
+    """A worker that starts learns from the records, in its first sweep, what went out
+    (of what is older than the grace): a change stored on top of an uncleared outbox
+    publishes only its own events."""
     order = await placed_and_left_uncleared(stores)
 
     second = OutboxRelay(stores.published, {}, stores.collections.outbox_relayed, lull=3600)
     running = asyncio.create_task(second.run())
     try:
-        await second.sweep([stores.collections.orders], grace=timedelta(hours=1))
+        await second.sweep([stores.collections.orders], grace=NO_GRACE)
         order.start_cooking(utc_now())
         await MongoAggregateStore(stores.collections.orders, OrderCodec(), second).update(
             order, receipt_for(order)

@@ -366,9 +366,10 @@ class OutboxRelay:
         what was recorded as published (that is only cleared).
 
         One scan of each collection's waiting outboxes (`outbox.at`, indexed) finds
-        them and measures the backlog on the way (`backlog`); only what is found late
-        is read whole, by `_id`. FerretDB parses every document of a scan, so one is
-        what a sweep can afford."""
+        them and measures the backlog on the way (`backlog`: younger ones count as
+        waiting); only what is found late is looked up in the records and read whole,
+        by `_id`. FerretDB parses every document of a scan, so one is what a sweep
+        can afford."""
         cutoff = datetime.now(UTC) - grace
         found, waiting, oldest = 0, 0, None
         for collection in collections:
@@ -384,13 +385,22 @@ class OutboxRelay:
                 ).to_list()
                 if known.get(doc["_id"]) != doc["version"]
             ]
-            recorded = await self._recorded(collection.name, outboxes)
+            raised = {doc["_id"]: min(entry["at"] for entry in doc["outbox"]) for doc in outboxes}
+            recorded = await self._recorded(  # only for the late: a lookup is a scan on FerretDB
+                collection.name,
+                [
+                    doc
+                    for doc in outboxes
+                    if raised[doc["_id"]] < cutoff
+                    and (collection.name, doc["_id"]) not in self._relaying
+                ],
+            )
             late: list[tuple[datetime, Any]] = []
             for doc in outboxes:
                 if doc["_id"] in recorded:
                     self._hand_to_clearing(_Recorded(collection, doc["_id"], doc["version"]))
                     continue
-                at = min(entry["at"] for entry in doc["outbox"])
+                at = raised[doc["_id"]]
                 waiting += 1
                 oldest = at if oldest is None else min(oldest, at)
                 if at < cutoff and (collection.name, doc["_id"]) not in self._relaying:
