@@ -27,12 +27,17 @@ def unknown_order() -> bytes:
     return json_body(order_id=new_id())
 
 
+async def ready(client: RawClient, queue: str) -> int:
+    """Messages waiting in `queue` now."""
+    declared = await client.channel.declare_queue(queue, passive=True)
+    return declared.declaration_result.message_count or 0
+
+
 async def ready_in(client: RawClient, queue: str, expected: int, within: float) -> int:
     """Messages waiting in `queue`, once they reach `expected` or `within` seconds pass."""
     deadline = time.monotonic() + within
     while True:
-        declared = await client.channel.declare_queue(queue, passive=True)
-        count = declared.declaration_result.message_count or 0
+        count = await ready(client, queue)
         if count == expected or time.monotonic() > deadline:
             return count
         await asyncio.sleep(0.05)
@@ -44,7 +49,11 @@ async def test_a_paused_worker_holds_no_more_queries_than_its_prefetch(
     worker.pause()
     try:
         pending = [await client.ask(QUERIES, "orders.get", unknown_order()) for _ in range(3)]
-        waiting = await ready_in(client, QUERIES_QUEUE, expected=2, within=1.0)
+        # A busy broker can take a while to count what it was sent; once it shows
+        # two waiting, they must stay: nothing more goes to the paused worker.
+        await ready_in(client, QUERIES_QUEUE, expected=2, within=10.0)
+        await asyncio.sleep(0.5)
+        waiting = await ready(client, QUERIES_QUEUE)
     finally:
         worker.resume()
 
