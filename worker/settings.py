@@ -65,8 +65,9 @@ class Settings(BaseSettings):
     tracing: Literal["off", "otlp", "console"] = "off"
     """OpenTelemetry: `otlp` exports to OTEL_EXPORTER_OTLP_ENDPOINT (the `tracing` extra)."""
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
-    """uvloop spends less CPU per message (docs/performance.md); `asyncio` is the standard
-    library's loop, and the fallback where uvloop is not installed."""
+    """`asyncio` is the standard library's loop, and the fallback where uvloop is not
+    installed; on the bench here the two are within the noise of each other
+    (docs/performance.md)."""
     http_enabled: bool = True
     """Serve /metrics, /health/live and /health/ready."""
     http_host: str = "127.0.0.1"

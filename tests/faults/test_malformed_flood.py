@@ -69,26 +69,19 @@ class Flood:
         self.sent[fault_id] = bad
         message_id = new_id() if bad.with_message_id else None
         headers = {**bad.headers, FAULT_ID: fault_id}
-        if self._rng.random() < 0.5:
-            self.asked[fault_id] = await raw.ask(
-                bad.exchange,
-                bad.routing_key,
-                bad.body,
-                message_id=message_id,
-                correlation_id=fault_id,
-                headers=headers,
-                content_type=bad.content_type,
-            )
-        else:
-            await raw.publish(
-                bad.exchange,
-                bad.routing_key,
-                bad.body,
-                message_id=message_id,
-                correlation_id=fault_id,
-                headers=headers,
-                content_type=bad.content_type,
-            )
+        asking = self._rng.random() < 0.5  # half name a reply queue
+        sent = await (raw.ask if asking else raw.publish)(
+            bad.exchange,
+            bad.routing_key,
+            bad.body,
+            message_id=message_id,
+            correlation_id=fault_id,
+            headers=headers,
+            content_type=bad.content_type,
+        )
+        if asking:
+            assert isinstance(sent, asyncio.Future)
+            self.asked[fault_id] = sent
 
 
 @pytest.mark.timeout(LOAD_TIMEOUT + 240)

@@ -108,12 +108,19 @@ class CountedFinds:
         return self.collection.find(*args, **kwargs)
 
 
-async def test_orders_that_need_the_menu_at_once_share_one_read(
-    menu: AsyncCollection[Document],
-) -> None:
+@pytest.fixture
+async def counted(menu: AsyncCollection[Document]) -> CountedFinds:
+    """The seeded menu's collection, counting reads."""
     await seed_menu(menu)
-    counted = CountedFinds(menu)
-    source = MongoMenu(cast(AsyncCollection[Document], counted), ttl=60)
+    return CountedFinds(menu)
+
+
+def cached(counted: CountedFinds) -> MongoMenu:
+    return MongoMenu(cast(AsyncCollection[Document], counted), ttl=60)
+
+
+async def test_orders_that_need_the_menu_at_once_share_one_read(counted: CountedFinds) -> None:
+    source = cached(counted)
 
     menus = await asyncio.gather(*(source.current() for _ in range(20)))
 
@@ -122,11 +129,9 @@ async def test_orders_that_need_the_menu_at_once_share_one_read(
 
 
 async def test_a_change_during_a_shared_read_sends_later_orders_to_a_new_one(
-    menu: AsyncCollection[Document],
+    menu: AsyncCollection[Document], counted: CountedFinds
 ) -> None:
-    await seed_menu(menu)
-    counted = CountedFinds(menu)
-    source = MongoMenu(cast(AsyncCollection[Document], counted), ttl=60)
+    source = cached(counted)
     before = asyncio.ensure_future(source.current())
     await asyncio.sleep(0)  # the read is on its way
     await menu.update_one({"_id": "margherita"}, {"$set": {"base_price": "14.00"}})

@@ -100,10 +100,7 @@ class MongoAggregateStore(Generic[A]):
     async def reply_for(self, aggregate_id: str, message_id: str) -> OperationResult | None:
         async with database_call("reply_for"):
             doc = await self.collection.find_one({"_id": aggregate_id}, {"inbox": 1})
-        for entry in doc.get("inbox", ()) if doc else ():
-            if entry["message_id"] == message_id:
-                return OperationResult.model_validate(entry["result"])
-        return None
+        return StoredReplies(doc.get("inbox", ()) if doc else ()).get(message_id)
 
 
 class StoredReplies(Mapping[str, OperationResult]):
