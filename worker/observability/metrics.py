@@ -50,7 +50,7 @@ class Metrics:
         )
         self.publishes = Counter(
             "pizzeria_broker_publishes",
-            "Messages published to RabbitMQ, by kind (event, reply, dead letter, retry)",
+            "Messages sent to RabbitMQ (round trips), by kind (event, reply, dead letter, retry)",
             ["kind"],
             registry=self.registry,
         )

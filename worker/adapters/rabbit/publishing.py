@@ -83,8 +83,8 @@ class RabbitPublisher:
                 timestamp=entry["at"],
                 headers=headers,
             )
+            self._counted("event")
             await self._events.publish(message, routing_key=entry["type"], mandatory=False)
-        self._counted("event")
 
     async def reply(
         self,
@@ -103,8 +103,8 @@ class RabbitPublisher:
             correlation_id=request.correlation_id or request.message_id,
             headers=headers,
         )
-        await self._replies.publish(message, routing_key=request.reply_to, mandatory=False)
         self._counted("reply")
+        await self._replies.publish(message, routing_key=request.reply_to, mandatory=False)
 
     async def dead_letter(
         self, request: AbstractIncomingMessage, context: MessageContext, reason: str, detail: str
@@ -117,8 +117,8 @@ class RabbitPublisher:
         }
         message = _copy(request, context, extra)
         routing_key = str(message.headers[names.ORIGINAL_ROUTING_KEY_HEADER])
-        await self._dead_letters.publish(message, routing_key=routing_key, mandatory=False)
         self._counted("dead-letter")
+        await self._dead_letters.publish(message, routing_key=routing_key, mandatory=False)
 
     async def retry(
         self,
@@ -132,8 +132,8 @@ class RabbitPublisher:
         extra = {names.RETRY_ATTEMPT_HEADER: attempt, names.LAST_ERROR_HEADER: error}
         message = _copy(request, context, extra, expiration=max(0.001, delay))
         queue = delay_queue(names.COMMANDS_QUEUE, attempt)
-        await self._replies.publish(message, routing_key=queue, mandatory=False)
         self._counted("retry")
+        await self._replies.publish(message, routing_key=queue, mandatory=False)
 
 
 def _copy(

@@ -148,8 +148,8 @@ class PlaceOrders:
             type=name,
             timestamp=datetime.now(UTC),
         )
-        await self.events.publish(event, routing_key=name, mandatory=False)
         self.counts.publishes["event"] += 1
+        await self.events.publish(event, routing_key=name, mandatory=False)
 
     async def reply(self, message: AbstractIncomingMessage, status: int, body: Doc) -> None:
         assert self.replies is not None
@@ -161,5 +161,5 @@ class PlaceOrders:
             correlation_id=message.correlation_id or message.message_id,
             headers={"status": status},
         )
-        await self.replies.publish(reply, routing_key=message.reply_to, mandatory=False)
         self.counts.publishes["reply"] += 1
+        await self.replies.publish(reply, routing_key=message.reply_to, mandatory=False)

@@ -55,7 +55,7 @@ class GetOrders:
             headers={"status": status},
         )
         if message.reply_to:
-            await self.replies.publish(reply, routing_key=message.reply_to, mandatory=False)
             self.counts.publishes["reply"] += 1
+            await self.replies.publish(reply, routing_key=message.reply_to, mandatory=False)
         await message.ack()
         self.counts.messages += 1
