@@ -18,9 +18,9 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
-    AbstractChannel,
     AbstractIncomingMessage,
     AbstractQueue,
+    AbstractRobustChannel,
     AbstractRobustConnection,
 )
 from aiormq.abc import ChannelFrame
@@ -116,7 +116,9 @@ class Watch:
 
 
 class RawClient:
-    def __init__(self, connection: AbstractRobustConnection, channel: AbstractChannel) -> None:
+    def __init__(
+        self, connection: AbstractRobustConnection, channel: AbstractRobustChannel
+    ) -> None:
         self.connection = connection
         self.channel = channel
         self._waiting: dict[str, asyncio.Future[Reply]] = {}

@@ -131,7 +131,10 @@ async def queues_drained(client: RawClient, worker: WorkerProcess, timeout: floa
     try:
         async with asyncio.timeout(timeout):
             while True:
-                queues = [await channel.declare_queue(name, passive=True) for name in WORKER_QUEUES]
+                queues = [  # not robust: a robust channel would answer from its cache
+                    await channel.declare_queue(name, passive=True, robust=False)
+                    for name in WORKER_QUEUES
+                ]
                 waiting = [q.declaration_result.message_count for q in queues]
                 if not any(waiting):
                     return
