@@ -105,10 +105,11 @@ async def test_each_message_is_one_json_log_line_with_its_ids(
         correlation_id=correlation_id,
     )
 
+    logged = [json.loads(line) for line in worker.log.splitlines() if line.startswith('{"event"')]
     lines = [
-        json.loads(line)
-        for line in worker.log.splitlines()
-        if '"logger": "worker.messages"' in line and message_id in line
+        line
+        for line in logged
+        if line["logger"] == "worker.messages" and line.get("message_id") == message_id
     ]
 
     assert len(lines) == 1
