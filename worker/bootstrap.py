@@ -192,7 +192,7 @@ class Service:
             await self.broker.declare_exchange(topology.EVENTS),
             await self.broker.declare_exchange(RabbitExchange("")),
             await self.broker.declare_exchange(topology.DEAD_LETTER),
-            lambda kind: self.metrics.publishes.labels(kind).inc(),
+            lambda kind: self.metrics.publish_counted(kind).inc(),
         )
         retry = RetryPolicy(
             self.settings.retry_attempts,

@@ -26,7 +26,7 @@ class DatabaseCommands(monitoring.CommandListener):
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         name = event.command_name
-        self._metrics.database_commands.labels(name).inc()
+        self._metrics.command_counted(name).inc()
         self._spans.started(event.request_id, name, event.database_name, event.command.get(name))
         if self._record is not None:
             line = json.dumps(shape(event.command_name, event.command), default=str)
