@@ -3,8 +3,10 @@
 import importlib.util
 import json
 import math
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from worker.bench.results import CONTENDERS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-pytest.importorskip("psutil", reason="the bench extra is not installed")
+psutil = pytest.importorskip("psutil", reason="the bench extra is not installed")
 
 TINY = [
     "--commands", "12", "--queries", "12", "--sequential", "5", "--in-flight", "6/4",
@@ -77,3 +79,36 @@ def test_the_chart_is_a_png_and_progress_went_to_stderr(report: Any) -> None:
     pytest.importorskip("matplotlib", reason="the bench extra is not installed")
     chart: Path = report["chart"]
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sigterm_stops_the_bench_and_the_contenders_it_started(
+    amqp_url: str, mongodb_url: str
+) -> None:
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "pizzeria_contracts.cli", "--url", amqp_url, "bench",
+         "--mongodb-url", mongodb_url, "--scenario", "place", "--commands", "100000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        contenders = _children_once_started(psutil.Process(bench.pid), timeout=60)
+        bench.send_signal(signal.SIGTERM)
+        _, stderr = bench.communicate(timeout=60)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    _, alive = psutil.wait_procs(contenders, timeout=10)
+
+    assert bench.returncode == 130, stderr[-3000:]
+    assert "stopped" in stderr
+    assert alive == [], [p.cmdline() for p in alive]
+
+
+def _children_once_started(bench: Any, timeout: float) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = bench.children(recursive=True)
+        if children:
+            time.sleep(1.0)  # let the contender get going
+            return list(bench.children(recursive=True))
+        time.sleep(0.1)
+    raise AssertionError(f"the bench started no contender within {timeout} s")

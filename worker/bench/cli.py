@@ -5,6 +5,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -93,6 +94,10 @@ def main(argv: Sequence[str], amqp_url: str) -> int:
     )
 
     async def run(workdir: Path) -> Report:
+        # SIGTERM ends the run as Ctrl-C does: the contenders it started are stopped too.
+        running = asyncio.current_task()
+        assert running is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, running.cancel)
         with progress() as bar:
             session = Session(options, bar, workdir)
             async with session.open():
@@ -115,6 +120,9 @@ def main(argv: Sequence[str], amqp_url: str) -> int:
     except ContenderError as error:
         print(f"pizzeria bench: {error}", file=sys.stderr)
         return 1
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("pizzeria bench: stopped; its contenders were stopped too", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:
