@@ -2,8 +2,8 @@
 
 The worker logs through the standard library with `extra=` fields; `LineFormatter`
 renders every record, its fields included, as one JSON object or one line of text.
-It writes a line for every message handled, so it is kept cheap: about a fifth of
-what structlog's ProcessorFormatter with its console renderer cost per line here
+It writes a line for every message handled, so it is kept cheap: about a quarter of
+what structlog's ProcessorFormatter with its renderers cost per line here
 (docs/performance.md).
 """
 
