@@ -16,33 +16,50 @@ log = logging.getLogger("worker.messages")
 
 
 class LoggingBehaviour:
-    """One line per message: name, ids, status, outcome and duration."""
+    """One line per message: name, ids, status, outcome and duration.
+
+    A message cancelled on its way (its channel closed under it, so RabbitMQ delivers
+    it again) has no outcome yet: its line is a warning that says so, not an error 500."""
 
     async def __call__(self, message: Message, next_: Next) -> Outcome:
         started = time.perf_counter()
-        status, outcome_kind = 500, "error"
+        status: int | None = 500
+        outcome_kind = "error"
         try:
             outcome = await next_(message)
             status = outcome.result.status
             outcome_kind = outcome.dead_letter or ("ok" if outcome.result.ok else "rejected")
             return outcome
+        except asyncio.CancelledError:
+            status, outcome_kind = None, "cancelled"
+            raise
         finally:
-            if log.isEnabledFor(logging.INFO):
-                context = message.context
-                log.info(
-                    "%s %s status=%s",
-                    message.name,
-                    outcome_kind,
-                    status,
-                    extra={
-                        "message_name": message.name,
-                        "message_id": context.message_id,
-                        "correlation_id": context.correlation_id,
-                        "outcome": outcome_kind,
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    },
-                )
+            _log_line(message, outcome_kind, status, time.perf_counter() - started)
+
+
+def _log_line(message: Message, outcome_kind: str, status: int | None, seconds: float) -> None:
+    level = logging.INFO if status is not None else logging.WARNING
+    if not log.isEnabledFor(level):
+        return
+    args: tuple[object, ...] = (message.name, outcome_kind)
+    if status is None:
+        text = "%s %s before its outcome; RabbitMQ delivers it again"
+    else:
+        text, args = "%s %s status=%s", (*args, status)
+    context = message.context
+    log.log(
+        level,
+        text,
+        *args,
+        extra={
+            "message_name": message.name,
+            "message_id": context.message_id,
+            "correlation_id": context.correlation_id,
+            "outcome": outcome_kind,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+        },
+    )
 
 
 class ValidationBehaviour:

@@ -1,5 +1,6 @@
 """Prometheus metrics of the worker, in a registry of its own."""
 
+import asyncio
 import functools
 import time
 
@@ -71,7 +72,8 @@ class Metrics:
 
 class MetricsBehaviour:
     """Counts every message by name (`unknown` for names no handler has), outcome and
-    status, and times it."""
+    status, and times it. A message cancelled before its outcome is not counted: it is
+    counted when it comes back."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
@@ -87,7 +89,11 @@ class MetricsBehaviour:
             status = outcome.result.status
             outcome_kind = outcome.dead_letter or ("ok" if outcome.result.ok else "rejected")
             return outcome
+        except asyncio.CancelledError:
+            outcome_kind = "cancelled"
+            raise
         finally:
             metrics.in_flight.dec()
-            metrics.message_timed(name).observe(time.perf_counter() - started)
-            metrics.message_counted(name, outcome_kind, str(status)).inc()
+            if outcome_kind != "cancelled":
+                metrics.message_timed(name).observe(time.perf_counter() - started)
+                metrics.message_counted(name, outcome_kind, str(status)).inc()
