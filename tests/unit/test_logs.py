@@ -5,7 +5,9 @@ import logging
 import re
 import sys
 
-from worker.observability.logs import LineFormatter
+from aiormq.exceptions import ConnectionClosed
+
+from worker.observability.logs import ClosedByBroker, LineFormatter
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -14,10 +16,10 @@ def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
     )
 
 
-def failed() -> logging.LogRecord:
+def failed(error: Exception | None = None) -> logging.LogRecord:
     try:
-        raise ValueError("the oven is cold")
-    except ValueError:
+        raise error or ValueError("the oven is cold")
+    except Exception:  # noqa: BLE001 - any error, to log
         made = logging.getLogger("worker").makeRecord(
             "worker", logging.ERROR, __file__, 1, "could not bake", (), sys.exc_info()
         )
@@ -67,3 +69,15 @@ def test_values_json_cannot_hold_are_written_as_text() -> None:
     parsed = json.loads(LineFormatter("json").format(record("x", kind=set)))
 
     assert parsed["kind"] == "<class 'set'>"
+
+
+def test_rabbitmq_closing_the_connection_is_logged_without_a_traceback() -> None:
+    closed = failed(ConnectionClosed(320, "CONNECTION_FORCED - broker forced connection closure"))
+    other = failed()
+
+    assert ClosedByBroker().filter(closed)
+    assert ClosedByBroker().filter(other)
+    line = LineFormatter("text").format(closed)
+    assert "Traceback" not in line
+    assert "could not bake: [Errno 320] CONNECTION_FORCED" in line
+    assert "Traceback" in LineFormatter("text").format(other)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
+from aiormq.exceptions import ConnectionClosed
 
 LogFormat = Literal["json", "text"]
 
@@ -54,6 +55,18 @@ class LineFormatter(logging.Formatter):
         return "\n".join(parts)
 
 
+class ClosedByBroker(logging.Filter):
+    """Drops the traceback aiormq adds when RabbitMQ closes the connection (a restart, a
+    forced close): the line before it already gives the broker's reason, and the
+    connection comes back by itself. Other failures keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ConnectionClosed):
+            record.msg = f"{record.msg}: {record.exc_info[1]}"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def configure(level: str, log_format: LogFormat) -> None:
     # Nothing rendered needs the caller's file and line, thread or process: the
     # logging HOWTO's "Optimization" section lists these switches.
@@ -66,3 +79,4 @@ def configure(level: str, log_format: LogFormat) -> None:
     root.setLevel(level)
     for noisy in ("aiormq", "aio_pika", "pymongo"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("aiormq.connection").addFilter(ClosedByBroker())
