@@ -62,7 +62,7 @@ class ClosedByBroker(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], ConnectionClosed):
-            record.msg = f"{record.msg}: {record.exc_info[1]}"
+            record.msg, record.args = f"{record.getMessage()}: {record.exc_info[1]}", ()
             record.exc_info = record.exc_text = None
         return True
 
