@@ -113,10 +113,6 @@ def load_policy(settings: Settings) -> Policy | None:
     return Policy.load(settings.authorization_policy, COMMAND_NAMES, QUERY_NAMES)
 
 
-REPLIES = Channel(publisher_confirms=False)
-"""The channel replies are published on; every other publish is confirmed."""
-
-
 class Service:
     """The running worker: clients, subscribers and background tasks."""
 
@@ -192,16 +188,11 @@ class Service:
         await self.broker.connect()
         log.info("connected to RabbitMQ at %s", mask(self.settings.amqp_url.get_secret_value()))
         await topology.declare(self.broker, self.queues, COMMAND_NAMES, QUERY_NAMES)
-        direct = RabbitExchange("")
         self._publisher = RabbitPublisher(
             await self.broker.declare_exchange(topology.EVENTS),
-            # Replies go on a channel without publisher confirms: a reply is transient
-            # and the broker's confirm of it says nothing about its delivery, yet the
-            # confirm cost the worker ~0.1 ms of CPU per message (docs/performance.md).
-            await self.broker.config.declarer.declare_exchange(direct, channel=REPLIES),
+            await self.broker.declare_exchange(RabbitExchange("")),
             await self.broker.declare_exchange(topology.DEAD_LETTER),
             lambda kind: self.metrics.publish_counted(kind).inc(),
-            delays=await self.broker.declare_exchange(direct),
         )
         retry = RetryPolicy(
             self.settings.retry_attempts,

@@ -51,10 +51,7 @@ def cloud_event_headers(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class RabbitPublisher:
-    """Publishes events, dead letters and retry copies on confirmed channels (each is
-    settled only once the broker has it), and replies where it is given: the worker
-    gives a channel without confirms (see `Service.start`). Replies never ask to be
-    returned."""
+    """Publishes on the broker's confirmed channel; replies never ask to be returned."""
 
     def __init__(
         self,
@@ -62,14 +59,10 @@ class RabbitPublisher:
         replies: AbstractExchange,
         dead_letters: AbstractExchange,
         counted: Callable[[str], None] = lambda kind: None,
-        delays: AbstractExchange | None = None,
     ) -> None:
-        """`delays`: the default exchange the retry copies go through to their delay
-        queue, on a confirmed channel; `replies` when not given."""
         self._events = events
         self._replies = replies
         self._dead_letters = dead_letters
-        self._delays = delays or replies
         self._counted = counted
 
     async def publish_event(self, entry: Mapping[str, Any]) -> None:
@@ -140,7 +133,7 @@ class RabbitPublisher:
         message = _copy(request, context, extra, expiration=max(0.001, delay))
         queue = delay_queue(names.COMMANDS_QUEUE, attempt)
         self._counted("retry")
-        await self._delays.publish(message, routing_key=queue, mandatory=False)
+        await self._replies.publish(message, routing_key=queue, mandatory=False)
 
 
 def _copy(
