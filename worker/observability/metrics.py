@@ -52,7 +52,8 @@ class Metrics:
         )
         self.publishes = Counter(
             "pizzeria_broker_publishes",
-            "Messages sent to RabbitMQ (round trips), by kind (event, reply, dead letter, retry)",
+            "Messages published to RabbitMQ, counted as sent (a failed publish too), by kind "
+            "(event, reply, dead-letter, retry)",
             ["kind"],
             registry=self.registry,
         )
