@@ -86,7 +86,7 @@ def test_sigterm_stops_the_bench_and_the_contenders_it_started(
 ) -> None:
     bench = subprocess.Popen(
         [sys.executable, "-m", "pizzeria_contracts.cli", "--url", amqp_url, "bench",
-         "--mongodb-url", mongodb_url, "--scenario", "place", "--commands", "100000"],
+         "--mongodb-url", mongodb_url, "--scenario", "get", "--queries", "100000"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -106,9 +106,8 @@ def test_sigterm_stops_the_bench_and_the_contenders_it_started(
 def _children_once_started(bench: Any, timeout: float) -> list[Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        children = bench.children(recursive=True)
-        if children:
-            time.sleep(1.0)  # let the contender get going
-            return list(bench.children(recursive=True))
-        time.sleep(0.1)
+        children = list(bench.children(recursive=True))
+        if children:  # still starting, most likely: the harder moment to stop it
+            return children
+        time.sleep(0.05)
     raise AssertionError(f"the bench started no contender within {timeout} s")

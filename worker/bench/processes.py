@@ -7,8 +7,9 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import psutil
@@ -22,6 +23,9 @@ than the worker waits for a lull before it clears outboxes."""
 SETTLE_LIMIT = 120.0
 _PORT = re.compile(r"operator endpoints on http://[^:/]+:(\d+)/")
 _SETTINGS = ("AMQP_URL", "MONGODB_URL", "MONGODB_DATABASE")
+
+
+T = TypeVar("T")
 
 
 class ContenderError(RuntimeError):
@@ -67,6 +71,15 @@ class Contender:
             if latest["database_commands"] != counts["database_commands"]:
                 counts, since = latest, loop.time()
         return counts
+
+    async def started_or_stopped(self, starting: Awaitable[T]) -> T:
+        """Await its start; stopped again if the bench is cancelled meanwhile (SIGTERM,
+        Ctrl-C), so that no contender outlives the bench."""
+        try:
+            return await starting
+        except asyncio.CancelledError:
+            await self.terminate()
+            raise
 
     async def stop(self) -> str | None:
         """Stop it; what went wrong if it did not exit cleanly."""
@@ -119,7 +132,7 @@ class WorkerProcess(Contender):
                 stderr=asyncio.subprocess.STDOUT,
             )
         worker = cls("worker", process, log)
-        await worker._wait_started()
+        await worker.started_or_stopped(worker._wait_started())
         return worker
 
     async def _wait_started(self) -> None:
@@ -181,7 +194,9 @@ class BaselineProcess(Contender):
             )
         baseline = cls(f"baseline {kind}", process, log)
         try:
-            line = await asyncio.wait_for(baseline._line(), START_TIMEOUT)
+            line = await baseline.started_or_stopped(
+                asyncio.wait_for(baseline._line(), START_TIMEOUT)
+            )
         except TimeoutError:
             line = {}
         if not line.get("ready"):
