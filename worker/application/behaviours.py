@@ -28,7 +28,7 @@ class LoggingBehaviour:
         try:
             outcome = await next_(message)
             status = outcome.result.status
-            outcome_kind = outcome.dead_letter or ("ok" if outcome.result.ok else "rejected")
+            outcome_kind = outcome.kind
             return outcome
         except asyncio.CancelledError:
             status, outcome_kind = None, "cancelled"

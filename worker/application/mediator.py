@@ -70,6 +70,12 @@ class Outcome:
     result: OperationResult
     dead_letter: str | None = None
 
+    @property
+    def kind(self) -> str:
+        """How it ended, as logs and metrics name it: `ok`, `rejected`, or the
+        dead-letter reason."""
+        return self.dead_letter or ("ok" if self.result.ok else "rejected")
+
 
 class Behaviour(Protocol):
     async def __call__(self, message: Message, next_: Next) -> Outcome: ...

@@ -88,7 +88,7 @@ class MetricsBehaviour:
         try:
             outcome = await next_(message)
             status = outcome.result.status
-            outcome_kind = outcome.dead_letter or ("ok" if outcome.result.ok else "rejected")
+            outcome_kind = outcome.kind
             return outcome
         except asyncio.CancelledError:
             outcome_kind = "cancelled"
