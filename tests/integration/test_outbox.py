@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from pizzeria_contracts import OperationResult
 from worker.adapters.mongo.documents import OrderCodec
 from worker.adapters.mongo.outbox import OutboxRelay, Projection
 from worker.adapters.mongo.store import MongoAggregateStore
@@ -324,3 +325,32 @@ async def test_clearing_outboxes_never_undoes_the_next_change(stores: Stores) ->
     assert {(doc["status"], doc["version"], len(doc["outbox"])) for doc in found} == {
         ("ready", 4, 0)
     }
+
+
+async def test_a_resent_command_is_answered_only_after_the_relay_of_the_one_it_repeats(
+    stores: Stores,
+) -> None:
+    """The first command's change is stored and its events are on their way; the same
+    message again finds its reply in the inbox, and answers only once those events are
+    published and the view written, so its sender reads what it was told."""
+    order = new_order()
+    kept = receipt_for(order, 201)
+    stores.published.held = asyncio.Event()
+    first = asyncio.ensure_future(stores.orders.create(order, kept))
+    await stores.published.reached.wait()
+
+    async def resent() -> OperationResult | None:
+        async with afterwards():
+            return await stores.orders.reply_for(order.id, kept.message_id)
+
+    again = asyncio.ensure_future(resent())
+    await asyncio.sleep(0.3)
+    answered_early = again.done()
+    stores.published.held.set()
+    reply = await again
+    await first
+
+    assert not answered_early
+    assert reply is not None
+    assert (reply.status, (reply.data or {}).get("id")) == (201, order.id)
+    assert await stores.collections.order_views.find_one({"_id": order.id}) is not None

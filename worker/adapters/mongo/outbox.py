@@ -169,6 +169,7 @@ class OutboxRelay:
         self._to_clear: dict[tuple[str, Any], _Recorded] = {}  # the latest of each document
         self._unsettled: set[asyncio.Future[None]] = set()
         self._relaying: Counter[tuple[str, Any]] = Counter()  # documents not yet settled
+        self._on_its_way: dict[tuple[str, Any], asyncio.Future[None]] = {}  # latest of each
         self._published: OrderedDict[str, None] = OrderedDict()  # recent event ids, oldest first
         self._wakeup = asyncio.Event()
         self._record_wakeup = asyncio.Event()
@@ -193,10 +194,22 @@ class OutboxRelay:
             return pending.published
         self._pending.append(pending)
         self._relaying[pending.key] += 1
+        self._on_its_way[pending.key] = pending.published
+        pending.published.add_done_callback(lambda done: self._arrived(pending.key, done))
         self._unsettled.add(pending.settled)
         pending.settled.add_done_callback(lambda settled: self._forget(pending.key, settled))
         self._wakeup.set()
         return pending.published
+
+    def on_its_way(self, collection: str, doc_id: Any) -> asyncio.Future[None] | None:
+        """Done once what this relay has on its way for this document is published and
+        projected (or left for the sweep); None when it has nothing on its way. Batches go
+        in order, so the latest submitted covers the earlier ones."""
+        return self._on_its_way.get((collection, doc_id))
+
+    def _arrived(self, key: tuple[str, Any], published: asyncio.Future[None]) -> None:
+        if self._on_its_way.get(key) is published:
+            del self._on_its_way[key]
 
     def _forget(self, key: tuple[str, Any], settled: asyncio.Future[None]) -> None:
         self._unsettled.discard(settled)

@@ -1,5 +1,6 @@
 """One store for every aggregate: optimistic versions, outbox and inbox in one document."""
 
+import asyncio
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -51,7 +52,19 @@ class MongoAggregateStore(Generic[A]):
     async def load(self, aggregate_id: str) -> Loaded[A] | None:
         async with database_call("load"):
             doc = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
-        return None if doc is None else self._loaded(doc)
+        if doc is None:
+            return None
+        await self._after_its_relay(aggregate_id)
+        return self._loaded(doc)
+
+    async def _after_its_relay(self, aggregate_id: str) -> None:
+        """A command that read this document answers only once what this worker is still
+        publishing of it is out: a re-sent command answered from the inbox must not
+        answer before the command it repeats, whose events and view are on their way.
+        Deferred past the lane, like the command's own relay (`finish`)."""
+        on_its_way = self._relay.on_its_way(self.collection.name, aggregate_id)
+        if on_its_way is not None:
+            await finish(asyncio.shield(on_its_way))
 
     def _loaded(self, doc: Mapping[str, Any]) -> Loaded[A]:
         return Loaded(self._codec.decode(doc), StoredReplies(doc.get("inbox", ())))
@@ -100,6 +113,8 @@ class MongoAggregateStore(Generic[A]):
     async def reply_for(self, aggregate_id: str, message_id: str) -> OperationResult | None:
         async with database_call("reply_for"):
             doc = await self.collection.find_one({"_id": aggregate_id}, {"inbox": 1})
+        if doc is not None:
+            await self._after_its_relay(aggregate_id)
         return StoredReplies(doc.get("inbox", ()) if doc else ()).get(message_id)
 
 
