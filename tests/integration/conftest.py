@@ -12,6 +12,7 @@ import aio_pika
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from pizzeria_contracts import OperationResult
@@ -52,6 +53,18 @@ def receipt_for(order: Order, status: int = 200) -> Receipt:
     """What a command leaves with its change: its ids and the reply it earned."""
     result = OperationResult.success(order_view(order), status)
     return Receipt(uuid.uuid4().hex, uuid.uuid4().hex, None, result)
+
+
+class CountedFinds:
+    """A collection that counts the reads sent to it."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+        self.finds = 0
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        self.finds += 1
+        return self.collection.find(*args, **kwargs)
 
 
 class RecordingPublisher:

@@ -24,7 +24,7 @@ from worker.domain.events import DomainEvent
 from worker.domain.menu import DEFAULT_MENU, Size
 from worker.domain.orders import CustomerDetails, Order, OrderItem
 
-from .conftest import random_phone
+from .conftest import CountedFinds, random_phone
 from .mongo_worker import MongoWorker, fresh_collections, order_body
 
 pytestmark = pytest.mark.integration
@@ -251,6 +251,20 @@ async def test_pages_of_two_over_five_orders_give_every_order_once_newest_first(
     newest_first = ids(placed)[::-1]
     assert found == [newest_first[0:2], newest_first[2:4], newest_first[4:5]]
     assert cursor is None
+
+
+async def test_orders_asked_for_at_once_are_read_together_each_as_placed(
+    shop: MongoWorker, collections: Collections
+) -> None:
+    placed = [await place(shop, random_phone()) for _ in range(3)]
+    counted = CountedFinds(collections.order_views)
+    views = MongoOrderViews(cast(AsyncCollection[Document], counted))
+    asked = [*ids(placed), "no-such-order", *ids(placed)]
+
+    found = await asyncio.gather(*(views.get(order_id) for order_id in asked))
+
+    assert found == [*placed, None, *placed]
+    assert counted.finds == 1
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
@@ -13,6 +13,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from worker.adapters.mongo.database import Document
 from worker.adapters.mongo.menu import MongoMenu, seed_menu
 from worker.domain.menu import DEFAULT_MENU, Size, pizza_key
+
+from .conftest import CountedFinds
 
 pytestmark = pytest.mark.integration
 
@@ -94,18 +96,6 @@ async def test_the_cached_menu_expires_after_its_ttl(menu: AsyncCollection[Docum
     assert (await source.current()).item("margherita").base_price == Decimal("12.99")
     await asyncio.sleep(1.1)
     assert (await source.current()).item("margherita").base_price == Decimal("11.00")
-
-
-class CountedFinds:
-    """The menu's collection, counting the reads sent to it."""
-
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
-        self.collection = collection
-        self.finds = 0
-
-    def find(self, *args: Any, **kwargs: Any) -> Any:
-        self.finds += 1
-        return self.collection.find(*args, **kwargs)
 
 
 @pytest.fixture
