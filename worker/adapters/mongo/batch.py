@@ -1,22 +1,25 @@
-"""The inserts of concurrent commands, gathered into one `insert_many`."""
+"""The reads and inserts of concurrent messages, gathered into one round trip each."""
 
+import abc
 import asyncio
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, PyMongoError, WriteError
+from pymongo.errors import BulkWriteError, WriteError
 
 from .errors import DUPLICATE_KEY
 
 Document = dict[str, Any]
 T = TypeVar("T")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 STATEMENTS = 50
-"""Writes per command at most.
+"""Writes per command at most, and reads by `_id` per `$in`.
 
 FerretDB 1.24 holds one SQLite connection (of 100) per statement until an
 `update` command ends, so 100 statements in one command wait forever.
 """
-_Waiting = tuple[Document, "asyncio.Future[bool]"]
 
 
 def chunks(items: list[T], size: int = STATEMENTS) -> list[list[T]]:
@@ -38,51 +41,67 @@ async def insert_new(collection: AsyncCollection[Document], docs: list[Document]
     return taken
 
 
-class InsertBatcher:
-    """One round trip for the inserts of the messages in flight instead of one each.
+class _Gathering(abc.ABC, Generic[Item, Result]):
+    """One round trip for the calls of the messages in flight instead of one each.
 
-    The first insert goes at once; those that arrive while it is on its way
-    gather and go together next, so nothing waits for a batch to fill. Each
-    caller learns the fate of its own document.
+    The first call goes at once; those that arrive while it is on its way
+    gather and go together next, so nothing waits for a batch to fill, and no
+    call joins a round trip sent before it arrived. Each caller learns the
+    fate of its own item; a failure of the round trip is every caller's.
     """
 
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
+    def __init__(self, collection: AsyncCollection[Document], name: str) -> None:
         self._collection = collection
-        self._waiting: list[_Waiting] = []
+        self._name = name
+        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._draining: asyncio.Task[None] | None = None
 
-    async def insert(self, doc: Document) -> bool:
-        """Insert one document; False when its `_id` or another unique key is taken."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((doc, future))
+    async def _join(self, item: Item) -> Result:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
         if self._draining is None:
-            self._draining = asyncio.create_task(self._drain(), name="insert-batcher")
+            self._draining = asyncio.create_task(self._drain(), name=self._name)
         return await future
 
     async def _drain(self) -> None:
-        batch: list[_Waiting] = []
+        batch: list[tuple[Item, asyncio.Future[Result]]] = []
         try:
             while self._waiting:
                 batch = self._waiting[:STATEMENTS]
                 del self._waiting[:STATEMENTS]
-                await self._insert(batch)
+                try:
+                    await self._send(batch)
+                except Exception as error:  # noqa: BLE001 - it is the callers' failure
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
         finally:
             self._draining = None
             for _, future in batch + self._waiting:  # only when cancelled: nobody hangs
                 future.cancel()
             self._waiting.clear()
 
-    async def _insert(self, batch: list[_Waiting]) -> None:
+    @abc.abstractmethod
+    async def _send(self, batch: list[tuple[Item, "asyncio.Future[Result]"]]) -> None:
+        """One round trip for the batch; settle each future whose caller still waits."""
+
+
+class InsertBatcher(_Gathering[Document, bool]):
+    """The inserts of the messages in flight in one `insert_many`."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        super().__init__(collection, "insert-batcher")
+
+    async def insert(self, doc: Document) -> bool:
+        """Insert one document; False when its `_id` or another unique key is taken."""
+        return await self._join(doc)
+
+    async def _send(self, batch: list[tuple[Document, "asyncio.Future[bool]"]]) -> None:
         failed: dict[int, Any] = {}
         try:
             await self._collection.insert_many([doc for doc, _ in batch], ordered=False)
         except BulkWriteError as error:
             failed = {e["index"]: e for e in error.details["writeErrors"]}
-        except PyMongoError as error:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
-            return
         for index, (_, future) in enumerate(batch):
             if future.done():  # its caller gave up
                 continue
@@ -92,3 +111,31 @@ class InsertBatcher:
                 future.set_result(False)
             else:
                 future.set_exception(WriteError(problem["errmsg"], problem["code"], problem))
+
+
+class FindBatcher(_Gathering[str, Document | None]):
+    """The reads by `_id` of the messages in flight in one `find`.
+
+    The documents are shared by the callers that asked for the same `_id`:
+    read them, do not change them.
+    """
+
+    def __init__(
+        self, collection: AsyncCollection[Document], projection: Mapping[str, int]
+    ) -> None:
+        super().__init__(collection, "find-batcher")
+        self._projection = projection
+
+    async def find(self, doc_id: str) -> Document | None:
+        return await self._join(doc_id)
+
+    async def _send(self, batch: list[tuple[str, "asyncio.Future[Document | None]"]]) -> None:
+        ids = list(dict.fromkeys(doc_id for doc_id, _ in batch))
+        # One id alone is matched by equality: FerretDB finds that through SQLite's
+        # key, while it scans the whole collection for any `$in`.
+        match = {"_id": ids[0] if len(ids) == 1 else {"$in": ids}}
+        docs = await self._collection.find(match, self._projection).to_list()
+        found = {doc["_id"]: doc for doc in docs}
+        for doc_id, future in batch:
+            if not future.done():  # its caller gave up
+                future.set_result(found.get(doc_id))

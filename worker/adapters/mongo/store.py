@@ -14,7 +14,7 @@ from ...application.ports import Loaded, Receipt
 from ...application.settling import finish
 from ...domain.customers import Customer, customer_id_for
 from ...domain.events import DomainEvent
-from .batch import InsertBatcher
+from .batch import FindBatcher, InsertBatcher
 from .documents import inbox_entries, outbox_entry
 from .errors import database_call
 from .outbox import OutboxRelay
@@ -48,10 +48,11 @@ class MongoAggregateStore(Generic[A]):
         self._codec = codec
         self._relay = relay
         self._inserts = InsertBatcher(collection)
+        self._finds = FindBatcher(collection, {"outbox": 0})
 
     async def load(self, aggregate_id: str) -> Loaded[A] | None:
         async with database_call("load"):
-            doc = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
+            doc = await self._finds.find(aggregate_id)
         if doc is None:
             return None
         await self._after_its_relay(aggregate_id)
@@ -145,7 +146,7 @@ class MongoCustomerStore(MongoAggregateStore[Customer]):
 
     async def find_by_phone(self, phone: str) -> Loaded[Customer] | None:
         async with database_call("find_by_phone"):
-            doc = await self.collection.find_one({"_id": customer_id_for(phone)}, {"outbox": 0})
+            doc = await self._finds.find(customer_id_for(phone))
             if doc is None:
                 doc = await self.collection.find_one({"phone": phone}, {"outbox": 0})
         return None if doc is None else self._loaded(doc)
