@@ -84,6 +84,30 @@ async def test_orders_created_at_once_each_learn_their_own_fate(stores: Stores) 
     assert [doc for doc in stored if doc["outbox"]] == []
 
 
+async def test_orders_and_customers_read_at_once_each_get_their_own(stores: Stores) -> None:
+    """Reads in flight together go as one `find` with `$in` on `_id`."""
+    orders = [new_order() for _ in range(5)]
+    for order in orders:
+        await stores.orders.create(order, receipt_for(order, 201))
+    customers = [customer(random_phone()) for _ in range(3)]
+    for each in customers:
+        await stores.customers.create(each, None)
+    ids = [order.id for order in orders]
+    phones = [each.phone for each in customers]
+
+    loaded = await asyncio.gather(*(stores.orders.load(i) for i in [*ids, "unknown", ids[0]]))
+    found = await asyncio.gather(*(stores.customers.find_by_phone(p) for p in [*phones, "+1"]))
+
+    assert [each.aggregate.id if each else None for each in loaded] == [*ids, None, ids[0]]
+    assert [vars(each.aggregate) for each in loaded[:5] if each] == [
+        dict(vars(order), pending_events=[]) for order in orders
+    ]
+    assert [each.aggregate.id if each else None for each in found] == [
+        *(each.id for each in customers),
+        None,
+    ]
+
+
 async def test_updating_from_a_stale_version_raises_and_stores_nothing(stores: Stores) -> None:
     order = new_order()
     await stores.orders.create(order, receipt_for(order, 201))
