@@ -85,7 +85,7 @@ async def test_orders_created_at_once_each_learn_their_own_fate(stores: Stores) 
 
 
 async def test_orders_and_customers_read_at_once_each_get_their_own(stores: Stores) -> None:
-    """Reads in flight together go as one `find` with `$in` on `_id`."""
+    """Reads in flight together, sent as one `find` with `$in` (test_batch counts them)."""
     orders = [new_order() for _ in range(5)]
     for order in orders:
         await stores.orders.create(order, receipt_for(order, 201))

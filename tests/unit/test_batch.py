@@ -1,24 +1,28 @@
-"""Reads by `_id` of the messages in flight go to the database together."""
+"""Reads by `_id` (and inserts) of the messages in flight go to the database together."""
 
 import asyncio
 from typing import Any, cast
 
 import pytest
+from bson.errors import InvalidDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect
 
-from worker.adapters.mongo.batch import STATEMENTS, FindBatcher
+from worker.adapters.mongo.batch import STATEMENTS, FindBatcher, InsertBatcher
 
 Document = dict[str, Any]
 PROJECTION = {"outbox": 0}
 
 
 class HeldCollection:
-    """Documents in memory; records each read and holds it while `open` is clear."""
+    """Documents in memory: each read answers with what was stored when it was sent
+    (or fails with `failure` as it was then), says it was sent through `sent`, and
+    is held while `open` is clear."""
 
     def __init__(self, *ids: str) -> None:
         self.docs = {i: {"_id": i, "status": "ready", "outbox": []} for i in ids}
         self.reads: list[list[str]] = []
+        self.sent = asyncio.Event()
         self.open = asyncio.Event()
         self.open.set()
         self.failure: Exception | None = None
@@ -29,31 +33,36 @@ class HeldCollection:
         ids = match["$in"] if isinstance(match, dict) else [match]
         assert len(ids) > 1 or not isinstance(match, dict), "one id is matched by equality"
         self.reads.append(ids)
-        return HeldCollection.Cursor(self, ids)
+        self.sent.set()
+        found = (self.docs.get(i) for i in ids)
+        answer = [{k: v for k, v in doc.items() if k != "outbox"} for doc in found if doc]
+        return HeldCollection.Cursor(self, answer, self.failure)
 
     class Cursor:
-        def __init__(self, collection: "HeldCollection", ids: list[str]) -> None:
-            self.collection, self.ids = collection, ids
+        def __init__(
+            self, collection: "HeldCollection", answer: list[Document], failure: Exception | None
+        ) -> None:
+            self.collection, self.answer, self.failure = collection, answer, failure
 
         async def to_list(self) -> list[Document]:
             await self.collection.open.wait()
-            if self.collection.failure is not None:
-                raise self.collection.failure
-            found = (self.collection.docs.get(i) for i in self.ids)
-            return [{k: v for k, v in doc.items() if k != "outbox"} for doc in found if doc]
+            if self.failure is not None:
+                raise self.failure
+            return self.answer
 
 
 def finds(collection: HeldCollection) -> FindBatcher:
     return FindBatcher(cast(AsyncCollection[Document], collection), PROJECTION)
 
 
-def stored(doc_id: str) -> Document:
-    return {"_id": doc_id, "status": "ready"}
+def stored(doc_id: str, status: str = "ready") -> Document:
+    return {"_id": doc_id, "status": status}
 
 
-async def turns(count: int) -> None:
-    for _ in range(count):
-        await asyncio.sleep(0)
+async def on_its_way(collection: HeldCollection) -> None:
+    """Until the next read has been sent."""
+    await asyncio.wait_for(collection.sent.wait(), 1)
+    collection.sent.clear()
 
 
 async def test_reads_of_one_moment_share_one_find_and_each_gets_its_own_document() -> None:
@@ -76,17 +85,20 @@ async def test_one_read_at_a_time_goes_at_once_by_equality() -> None:
 
 
 async def test_reads_arriving_while_one_is_on_its_way_go_together_in_the_next() -> None:
-    collection = HeldCollection("a", "b", "c")
+    collection = HeldCollection("a", "b")
     batcher = finds(collection)
     collection.open.clear()
     first = asyncio.ensure_future(batcher.find("a"))
-    await turns(3)
-    later = [asyncio.ensure_future(batcher.find(i)) for i in "bcb"]
-    await turns(3)
+    await on_its_way(collection)
+    collection.docs["a"]["status"] = "cooking"  # stored after the first read was sent
+    later = [asyncio.ensure_future(batcher.find(i)) for i in "bab"]
+    await asyncio.sleep(0)
 
     collection.open.set()
-    assert await asyncio.gather(first, *later) == [stored(i) for i in "abcb"]
-    assert [sorted(ids) for ids in collection.reads] == [["a"], ["b", "c"]]
+    found = await asyncio.gather(first, *later)
+
+    assert found == [stored("a"), stored("b"), stored("a", "cooking"), stored("b")]
+    assert [sorted(ids) for ids in collection.reads] == [["a"], ["a", "b"]]
 
 
 async def test_more_reads_than_one_find_holds_go_in_several() -> None:
@@ -100,16 +112,23 @@ async def test_more_reads_than_one_find_holds_go_in_several() -> None:
     assert sorted(len(read) for read in collection.reads) == [1, STATEMENTS, STATEMENTS]
 
 
-async def test_a_failed_find_fails_every_read_waiting_for_it() -> None:
-    collection = HeldCollection("a", "b")
+async def test_a_failed_find_fails_its_reads_and_the_next_find_goes_again() -> None:
+    collection = HeldCollection("a", "b", "c")
     collection.failure = AutoReconnect("connection refused")
+    collection.open.clear()
     batcher = finds(collection)
+    failing = [asyncio.ensure_future(batcher.find(i)) for i in "ab"]
+    await on_its_way(collection)
+    collection.failure = None
+    meanwhile = asyncio.ensure_future(batcher.find("c"))
+    await asyncio.sleep(0)
 
-    failures = await asyncio.gather(batcher.find("a"), batcher.find("b"), return_exceptions=True)
+    collection.open.set()
+    failures = await asyncio.gather(*failing, return_exceptions=True)
 
     assert [type(f) for f in failures] == [AutoReconnect] * 2
-    collection.failure = None
-    assert await batcher.find("a") == stored("a")  # the next read goes again
+    assert await meanwhile == stored("c")  # its own find, once the failed one ended
+    assert await batcher.find("a") == stored("a")
 
 
 async def test_a_cancelled_read_leaves_the_others_of_its_find_answered() -> None:
@@ -118,7 +137,7 @@ async def test_a_cancelled_read_leaves_the_others_of_its_find_answered() -> None
     collection.open.clear()
     gone = asyncio.ensure_future(batcher.find("a"))
     kept = asyncio.ensure_future(batcher.find("b"))
-    await turns(3)
+    await on_its_way(collection)
 
     gone.cancel()
     collection.open.set()
@@ -126,3 +145,53 @@ async def test_a_cancelled_read_leaves_the_others_of_its_find_answered() -> None
     assert await kept == stored("b")
     with pytest.raises(asyncio.CancelledError):
         await gone
+
+
+def draining(name: str) -> asyncio.Task[object]:
+    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == name]
+    return task
+
+
+async def test_reads_on_their_way_when_the_batcher_is_cancelled_are_cancelled_too() -> None:
+    collection = HeldCollection("a", "b")
+    batcher = finds(collection)
+    collection.open.clear()
+    sent = asyncio.ensure_future(batcher.find("a"))
+    await on_its_way(collection)
+    waiting = asyncio.ensure_future(batcher.find("b"))
+    await asyncio.sleep(0)
+
+    draining("find-batcher").cancel()
+
+    for read in (sent, waiting):
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(read, 1)
+    collection.open.set()
+    assert await batcher.find("b") == stored("b")  # a new drain begins
+
+
+async def test_a_batcher_cancelled_before_it_began_reads_at_the_next_call() -> None:
+    collection = HeldCollection("a", "b")
+    batcher = finds(collection)
+    early = asyncio.ensure_future(batcher.find("a"))
+    await asyncio.sleep(0)  # it asked, and the drain is created but has not run
+
+    draining("find-batcher").cancel()
+    await asyncio.sleep(0)
+
+    assert await asyncio.wait_for(batcher.find("b"), 1) == stored("b")
+    assert await asyncio.wait_for(early, 1) == stored("a")
+
+
+async def test_an_insert_failing_otherwise_than_pymongo_fails_its_callers() -> None:
+    class Refusing:
+        async def insert_many(self, docs: list[Document], ordered: bool) -> None:
+            raise InvalidDocument("cannot encode object")
+
+    inserts = InsertBatcher(cast(AsyncCollection[Document], Refusing()))
+
+    failures = await asyncio.gather(
+        inserts.insert({"_id": "a"}), inserts.insert({"_id": "b"}), return_exceptions=True
+    )
+
+    assert [type(f) for f in failures] == [InvalidDocument] * 2

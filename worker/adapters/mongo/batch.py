@@ -44,9 +44,10 @@ async def insert_new(collection: AsyncCollection[Document], docs: list[Document]
 class _Gathering(abc.ABC, Generic[Item, Result]):
     """One round trip for the calls of the messages in flight instead of one each.
 
-    The first call goes at once; those that arrive while it is on its way
-    gather and go together next, so nothing waits for a batch to fill, and no
-    call joins a round trip sent before it arrived. Each caller learns the
+    A call goes as soon as no round trip is on its way (with the calls made
+    in the same turn of the event loop); those that arrive meanwhile gather
+    and go together next, so nothing waits for a batch to fill, and no call
+    joins a round trip sent before it arrived. Each caller learns the
     fate of its own item; a failure of the round trip is every caller's.
     """
 
@@ -59,7 +60,7 @@ class _Gathering(abc.ABC, Generic[Item, Result]):
     async def _join(self, item: Item) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if self._draining is None:
+        if self._draining is None or self._draining.done():  # done: cancelled before it began
             self._draining = asyncio.create_task(self._drain(), name=self._name)
         return await future
 
