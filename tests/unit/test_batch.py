@@ -51,6 +51,16 @@ class HeldCollection:
             return self.answer
 
 
+async def held_on_its_way(
+    batcher: FindBatcher, collection: HeldCollection, doc_id: str
+) -> asyncio.Future[Document | None]:
+    """A read of `doc_id`, sent and held until `collection.open` is set."""
+    collection.open.clear()
+    read = asyncio.ensure_future(batcher.find(doc_id))
+    await on_its_way(collection)
+    return read
+
+
 def finds(collection: HeldCollection) -> FindBatcher:
     return FindBatcher(cast(AsyncCollection[Document], collection), PROJECTION)
 
@@ -87,9 +97,7 @@ async def test_one_read_at_a_time_goes_at_once_by_equality() -> None:
 async def test_reads_arriving_while_one_is_on_its_way_go_together_in_the_next() -> None:
     collection = HeldCollection("a", "b")
     batcher = finds(collection)
-    collection.open.clear()
-    first = asyncio.ensure_future(batcher.find("a"))
-    await on_its_way(collection)
+    first = await held_on_its_way(batcher, collection, "a")
     collection.docs["a"]["status"] = "cooking"  # stored after the first read was sent
     later = [asyncio.ensure_future(batcher.find(i)) for i in "bab"]
     await asyncio.sleep(0)
@@ -155,9 +163,7 @@ def draining(name: str) -> asyncio.Task[object]:
 async def test_reads_on_their_way_when_the_batcher_is_cancelled_are_cancelled_too() -> None:
     collection = HeldCollection("a", "b")
     batcher = finds(collection)
-    collection.open.clear()
-    sent = asyncio.ensure_future(batcher.find("a"))
-    await on_its_way(collection)
+    sent = await held_on_its_way(batcher, collection, "a")
     waiting = asyncio.ensure_future(batcher.find("b"))
     await asyncio.sleep(0)
 
