@@ -132,8 +132,8 @@ class FindBatcher(_Gathering[str, Document | None]):
 
     async def _send(self, batch: list[tuple[str, "asyncio.Future[Document | None]"]]) -> None:
         ids = list(dict.fromkeys(doc_id for doc_id, _ in batch))
-        # One id alone is matched by equality: FerretDB finds that through SQLite's
-        # key, while it scans the whole collection for any `$in`.
+        # One id alone is matched by equality: FerretDB matches that inside SQLite,
+        # and any `$in` in Go, document by document, about ten times as slowly.
         match = {"_id": ids[0] if len(ids) == 1 else {"$in": ids}}
         docs = await self._collection.find(match, self._projection).to_list()
         found = {doc["_id"]: doc for doc in docs}
