@@ -2,8 +2,10 @@
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
@@ -15,37 +17,51 @@ from .mediator import Message, Next, Outcome
 log = logging.getLogger("worker.messages")
 
 
-class LoggingBehaviour:
-    """One line per message: name, ids, status, outcome and duration.
+@dataclasses.dataclass(slots=True)
+class Ending:
+    """How a message ended, as the logging and metrics behaviours report it: its
+    outcome's kind and status, `error` and 500 when the handler raised, `cancelled`
+    and no status when it was cancelled before its outcome (its channel closed under
+    it, so RabbitMQ delivers it again)."""
 
-    A message cancelled on its way (its channel closed under it, so RabbitMQ delivers
-    it again) has no outcome yet: its line is a warning that says so, not an error 500."""
+    kind: str = "error"
+    status: int | None = 500
+    seconds: float = 0.0
+
+
+async def observed(message: Message, next_: Next, report: Callable[[Ending], None]) -> Outcome:
+    """Run the rest of the pipeline, then `report` how it ended, however it did."""
+    started = time.perf_counter()
+    ending = Ending()
+    try:
+        outcome = await next_(message)
+        ending.kind, ending.status = outcome.kind, outcome.result.status
+        return outcome
+    except asyncio.CancelledError:
+        ending.kind, ending.status = "cancelled", None
+        raise
+    finally:
+        ending.seconds = time.perf_counter() - started
+        report(ending)
+
+
+class LoggingBehaviour:
+    """One line per message: name, ids, status, outcome and duration; a message
+    cancelled before its outcome is a warning that says RabbitMQ delivers it again."""
 
     async def __call__(self, message: Message, next_: Next) -> Outcome:
-        started = time.perf_counter()
-        status: int | None = 500
-        outcome_kind = "error"
-        try:
-            outcome = await next_(message)
-            status = outcome.result.status
-            outcome_kind = outcome.kind
-            return outcome
-        except asyncio.CancelledError:
-            status, outcome_kind = None, "cancelled"
-            raise
-        finally:
-            _log_line(message, outcome_kind, status, time.perf_counter() - started)
+        return await observed(message, next_, functools.partial(_log_line, message))
 
 
-def _log_line(message: Message, outcome_kind: str, status: int | None, seconds: float) -> None:
-    level = logging.INFO if status is not None else logging.WARNING
+def _log_line(message: Message, ending: Ending) -> None:
+    level = logging.INFO if ending.status is not None else logging.WARNING
     if not log.isEnabledFor(level):
         return
-    args: tuple[object, ...] = (message.name, outcome_kind)
-    if status is None:
+    args: tuple[object, ...] = (message.name, ending.kind)
+    if ending.status is None:
         text = "%s %s before its outcome; RabbitMQ delivers it again"
     else:
-        text, args = "%s %s status=%s", (*args, status)
+        text, args = "%s %s status=%s", (*args, ending.status)
     context = message.context
     log.log(
         level,
@@ -55,9 +71,9 @@ def _log_line(message: Message, outcome_kind: str, status: int | None, seconds: 
             "message_name": message.name,
             "message_id": context.message_id,
             "correlation_id": context.correlation_id,
-            "outcome": outcome_kind,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 3),
+            "outcome": ending.kind,
+            "status": ending.status,
+            "duration_ms": round(ending.seconds * 1000, 3),
         },
     )
 

@@ -1,11 +1,10 @@
 """Prometheus metrics of the worker, in a registry of its own."""
 
-import asyncio
 import functools
-import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ..application.behaviours import Ending, observed
 from ..application.mediator import Message, Next, Outcome
 
 
@@ -80,21 +79,14 @@ class MetricsBehaviour:
         self._metrics = metrics
 
     async def __call__(self, message: Message, next_: Next) -> Outcome:
-        name = message.name if message.route else "unknown"
+        self._metrics.in_flight.inc()
+        return await observed(message, next_, functools.partial(self._count, message))
+
+    def _count(self, message: Message, ending: Ending) -> None:
         metrics = self._metrics
-        started = time.perf_counter()
-        metrics.in_flight.inc()
-        outcome_kind, status = "error", 500
-        try:
-            outcome = await next_(message)
-            status = outcome.result.status
-            outcome_kind = outcome.kind
-            return outcome
-        except asyncio.CancelledError:
-            outcome_kind = "cancelled"
-            raise
-        finally:
-            metrics.in_flight.dec()
-            if outcome_kind != "cancelled":
-                metrics.message_timed(name).observe(time.perf_counter() - started)
-                metrics.message_counted(name, outcome_kind, str(status)).inc()
+        metrics.in_flight.dec()
+        if ending.status is None:  # cancelled: counted when it comes back
+            return
+        name = message.name if message.route else "unknown"
+        metrics.message_timed(name).observe(ending.seconds)
+        metrics.message_counted(name, ending.kind, str(ending.status)).inc()
