@@ -192,6 +192,7 @@ class Service:
             await self.broker.declare_exchange(topology.EVENTS),
             await self.broker.declare_exchange(RabbitExchange("")),
             await self.broker.declare_exchange(topology.DEAD_LETTER),
+            self.settings.worker_user,
             lambda kind: self.metrics.publish_counted(kind).inc(),
         )
         retry = RetryPolicy(
@@ -201,7 +202,12 @@ class Service:
             self.settings.retry_jitter,
         )
         self._subscriber = Subscriber(
-            self.mediator, self._publisher, self.database_gate, retry, self.metrics
+            self.mediator,
+            self._publisher,
+            self.database_gate,
+            retry,
+            self.settings.worker_user,
+            self.metrics,
         )
         self._tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),

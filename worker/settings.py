@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         "mongodb://127.0.0.1:27017/"
     )
     mongodb_database: Annotated[str, Field(validation_alias=_env("MONGODB_DATABASE"))] = "pizzeria"
+    broker_user: str | None = None
+    """The RabbitMQ user the worker connects as, which its retry copies carry as
+    `user_id`: by default the AMQP URL's user (`guest` when it names none). Set it
+    only when the connection authenticates otherwise (`auth=external`, a client
+    certificate)."""
     queue_type: Literal["classic", "quorum"] = "classic"
     """`quorum` for a RabbitMQ cluster; an existing queue keeps the type it was made with."""
     prefetch: Annotated[int, Field(ge=1, le=10_000)] = 100
@@ -78,6 +83,13 @@ class Settings(BaseSettings):
     (JSON lines), for the index-coverage test; off in production."""
     outbox_alarm_seconds: Annotated[float, Field(gt=0)] = 60.0
     """Not ready while an event has waited longer than this to be published."""
+
+    @property
+    def worker_user(self) -> str:
+        """The broker user the worker is, as RabbitMQ checks a `user_id` against it."""
+        if self.broker_user:
+            return self.broker_user
+        return unquote(urlsplit(self.amqp_url.get_secret_value()).username or "") or "guest"
 
 
 def _with_scheme(url: SecretStr, schemes: tuple[str, ...]) -> SecretStr:

@@ -30,7 +30,9 @@ ORIGINAL_EXCHANGE_HEADER: Final = "x-original-exchange"
 ORIGINAL_ROUTING_KEY_HEADER: Final = "x-original-routing-key"
 TRACEPARENT_HEADER: Final = "traceparent"
 ORIGINAL_USER_ID_HEADER: Final = "x-original-user-id"
-"""On a dead letter or retry: its user_id, which RabbitMQ accepts only from its own user."""
+"""On a dead letter or retry: its user_id, which RabbitMQ accepts only from its own user.
+The worker believes it, and the other `x-original-*` and retry headers, only on a copy
+whose `user_id` is the worker's own broker user."""
 MESSAGE_ID_ADDED_HEADER: Final = "x-message-id-added"
 """On a dead letter that arrived without message_id: the one it has was added."""
 DEAD_LETTERED_AT_HEADER: Final = "x-dead-lettered-at"
@@ -48,6 +50,10 @@ DEAD_LETTER_REASONS: Final = {
     "message-too-large": "the body is larger than the worker accepts, checked before parsing",
     "processing-failed": "a query's handler failed unexpectedly (a 500 reply)",
     "retries-exhausted": "a command kept failing unexpectedly after its retries (a 500 reply)",
+    "forged-retry": (
+        "retry headers on a message that is not one of the worker's own retry copies, "
+        "refused while authorization is on (a 401 or 403 reply)"
+    ),
 }
 """`x-error-reason` values of v1; an open set (readers treat unknown reasons alike)."""
 

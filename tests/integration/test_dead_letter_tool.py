@@ -73,7 +73,7 @@ class Harness:
         await self.origin.publish(original, routing_key=routing_key)
         request = await self.arrivals.get(timeout=5)
         await self.worker.dead_letter(
-            request, context_of(request), reason, f"{reason} on {routing_key}"
+            request, context_of(request, "guest"), reason, f"{reason} on {routing_key}"
         )
         await request.ack()
         return message_id
@@ -113,7 +113,7 @@ async def harness(connection: AbstractRobustConnection) -> AsyncIterator[Harness
     )
     arrivals = await channel.declare_queue(exclusive=True)
     await arrivals.bind(origin, routing_key="#")
-    worker = RabbitPublisher(origin, origin, dead_letters)
+    worker = RabbitPublisher(origin, origin, dead_letters, "guest")
     yield Harness(
         channel, queue.name, origin, arrivals, worker, DeadLetters(connection, queue.name)
     )

@@ -43,11 +43,15 @@ DEAD_LETTER_REASONS = {
     "message-too-large",
 }
 STATUSES = {200, 201, 400, 401, 403, 404, 409}
+WORKER_USER = "worker"
+"""The broker user the worker connects as: only its retry copies are believed."""
 TIME_LIMIT = 2.0
 """Seconds one message may take before it counts as wedged."""
 
 USERS = ["storefront", "kitchen", "delivery", "admin"]
-user_ids = st.one_of(st.none(), st.just(""), st.sampled_from(USERS), fuzzing.short_text)
+user_ids = st.one_of(
+    st.none(), st.just(""), st.sampled_from([*USERS, WORKER_USER]), fuzzing.short_text
+)
 POLICY = Policy.load(REPO_ROOT / "deploy" / "policy.toml", COMMAND_NAMES, QUERY_NAMES)
 
 
@@ -153,20 +157,24 @@ async def test_any_delivery_gets_an_outcome_with_a_status(
     raw = arrival.delivery(FakeChannel())
     mediator = pizzeria(with_policy)
 
-    context = context_of(raw)
+    context = context_of(raw, WORKER_USER)
     outcome = await asyncio.wait_for(mediator.send(context.name, raw.body, context), TIME_LIMIT)
 
     assert isinstance(outcome, Outcome)
     status = outcome.result.status
     assert status in STATUSES, outcome.result
     assert outcome.result.ok == (outcome.dead_letter is None and status < 400)
-    if outcome.dead_letter is not None:
+    if outcome.dead_letter == "forged-retry":
+        assert with_policy
+        assert context.forged_retry
+        assert status == (403 if context.user_id else 401)
+    elif outcome.dead_letter is not None:
         assert status == 400
         assert outcome.dead_letter in DEAD_LETTER_REASONS
         assert outcome.result.detail
     if status in (401, 403):
         assert with_policy
-        assert outcome.dead_letter is None
+        assert outcome.dead_letter in (None, "forged-retry")
     if not outcome.result.ok:
         assert outcome.result.title
         assert outcome.result.data is None
@@ -179,7 +187,7 @@ async def test_the_context_says_only_what_the_delivery_says(
 ) -> None:
     raw = arrival.delivery(FakeChannel())
 
-    context = context_of(raw)
+    context = context_of(raw, WORKER_USER)
 
     assert isinstance(context, MessageContext)
     for text in (context.name, context.exchange):
@@ -189,6 +197,9 @@ async def test_the_context_says_only_what_the_delivery_says(
     if arrival.exchange:  # straight from a client: the headers do not speak for it
         assert (context.exchange, context.name) == (arrival.exchange, arrival.routing_key)
         assert context.user_id == raw.user_id
+    if raw.user_id != WORKER_USER:  # not the worker's own copy: nothing taken from headers
+        assert (context.exchange, context.name) == (arrival.exchange, arrival.routing_key)
+        assert (context.user_id, context.attempt) == (raw.user_id, 0)
 
 
 # The subscriber with the real publisher, over exchanges that encode what they are given
@@ -231,9 +242,10 @@ def subscriber(mediator: Any, log: list[Published]) -> Subscriber:
         cast(AbstractExchange, EncodingExchange(names.EVENTS_EXCHANGE, log)),
         cast(AbstractExchange, EncodingExchange("", log)),
         cast(AbstractExchange, EncodingExchange(names.DEAD_LETTER_EXCHANGE, log)),
+        WORKER_USER,
     )
     retry = RetryPolicy(attempts=2, base_delay=0.1, max_delay=1.0, jitter=0.0)
-    return Subscriber(cast(Mediator, mediator), publisher, OpenGate(), retry)
+    return Subscriber(cast(Mediator, mediator), publisher, OpenGate(), retry, WORKER_USER)
 
 
 @dataclasses.dataclass
@@ -272,7 +284,10 @@ async def test_the_subscriber_acknowledges_everything_and_answers_once(
         assert headers[names.ERROR_REASON_HEADER] in DEAD_LETTER_REASONS | {
             "processing-failed",
             "retries-exhausted",
+            "forged-retry",
         }
+    for retry in retries:  # RabbitMQ checks it: the copy is known as the worker's own
+        assert retry.message.user_id == WORKER_USER
 
 
 # Headers the worker cannot pass on yet

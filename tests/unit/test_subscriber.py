@@ -12,11 +12,15 @@ from faststream.rabbit import RabbitMessage
 from pizzeria_contracts import GetOrder, OperationResult, StartCooking, names
 from worker.adapters.rabbit.publishing import RabbitPublisher
 from worker.adapters.rabbit.retry import RetryPolicy
+from worker.application.authorization import AuthorizationBehaviour, Grant, Policy
 from worker.application.behaviours import ValidationBehaviour
 from worker.application.context import MessageContext
 from worker.application.errors import DatabaseUnavailableError
 from worker.application.mediator import Mediator, Route
 from worker.entrypoints.subscribers import Subscriber, context_of
+
+WORKER = "pizzeria-worker"
+"""The broker user the worker connects as."""
 
 
 @dataclasses.dataclass
@@ -68,16 +72,17 @@ class OpenGate:
 
 
 def subscriber_for(
-    handler: Callable[..., Any], attempts: int = 3
+    handler: Callable[..., Any], attempts: int = 3, policy: Policy | None = None
 ) -> tuple[Subscriber, RecordingPublisher, OpenGate]:
     routes = [
         Route(names.START_COOKING, StartCooking, handler, is_command=True),
         Route(names.GET_ORDER, GetOrder, handler, is_command=False),
     ]
-    mediator = Mediator(routes, [ValidationBehaviour(64 * 1024)])
+    authorization = [AuthorizationBehaviour(policy)] if policy else []
+    mediator = Mediator(routes, [*authorization, ValidationBehaviour(64 * 1024)])
     publisher, gate = RecordingPublisher(), OpenGate()
-    policy = RetryPolicy(attempts=attempts, base_delay=1.0, max_delay=8.0, jitter=0.0)
-    subscriber = Subscriber(mediator, cast(RabbitPublisher, publisher), gate, policy)
+    retry = RetryPolicy(attempts=attempts, base_delay=1.0, max_delay=8.0, jitter=0.0)
+    subscriber = Subscriber(mediator, cast(RabbitPublisher, publisher), gate, retry, WORKER)
     return subscriber, publisher, gate
 
 
@@ -119,7 +124,9 @@ def test_jitter_only_ever_stretches_a_delay() -> None:
 
 async def test_a_command_whose_retries_are_spent_is_dead_lettered_with_a_500() -> None:
     subscriber, publisher, _ = subscriber_for(broken, attempts=3)
-    delivery = FakeDelivery("", exchange="", headers=retried(names.START_COOKING, attempt=3))
+    delivery = FakeDelivery(
+        "", exchange="", headers=retried(names.START_COOKING, attempt=3), user_id=WORKER
+    )
 
     await deliver(subscriber, delivery)
 
@@ -175,16 +182,111 @@ def retried(name: str, attempt: int, user_id: str | None = None) -> dict[str, An
 
 def test_a_retried_command_is_known_by_where_it_first_arrived() -> None:
     delivery = FakeDelivery(
-        names.COMMANDS_QUEUE, exchange="", headers=retried(names.MARK_READY, 2, "kitchen")
+        names.COMMANDS_QUEUE,
+        exchange="",
+        headers=retried(names.MARK_READY, 2, "kitchen"),
+        user_id=WORKER,
     )
 
-    context = context_of(cast(AbstractIncomingMessage, delivery))
+    context = context_of(cast(AbstractIncomingMessage, delivery), WORKER)
 
-    assert (context.exchange, context.name, context.user_id) == (
+    assert (context.exchange, context.name, context.user_id, context.attempt) == (
         names.COMMANDS_EXCHANGE,
         names.MARK_READY,
         "kitchen",
+        2,
     )
+    assert not context.forged_retry
+
+
+@pytest.mark.parametrize("user_id", [None, "mallory", "pizzeria-worker-2"])
+def test_a_retry_copy_from_another_user_is_what_it_is_and_forged(user_id: str | None) -> None:
+    delivery = FakeDelivery(
+        names.COMMANDS_QUEUE,
+        exchange="",
+        headers=retried(names.UPDATE_PIZZA, 1, WORKER),
+        user_id=user_id,
+    )
+
+    context = context_of(cast(AbstractIncomingMessage, delivery), WORKER)
+
+    assert (context.exchange, context.name, context.user_id, context.attempt) == (
+        "",
+        names.COMMANDS_QUEUE,
+        user_id,
+        0,
+    )
+    assert context.forged_retry
+
+
+def test_a_message_straight_into_the_queue_without_retry_headers_is_not_forged() -> None:
+    delivery = FakeDelivery(names.COMMANDS_QUEUE, exchange="", user_id="mallory")
+
+    context = context_of(cast(AbstractIncomingMessage, delivery), WORKER)
+
+    assert (context.name, context.user_id, context.forged_retry) == (
+        names.COMMANDS_QUEUE,
+        "mallory",
+        False,
+    )
+
+
+async def test_with_authorization_a_forged_retry_is_refused_and_dead_lettered() -> None:
+    handled: list[object] = []
+
+    async def handler(request: object, context: MessageContext) -> OperationResult:
+        handled.append(request)
+        return OperationResult.success({})
+
+    everything = Policy({"mallory": Grant(commands=("*",), queries=("*",))})
+    subscriber, publisher, _ = subscriber_for(handler, policy=everything)
+    delivery = FakeDelivery(
+        names.COMMANDS_QUEUE,
+        exchange="",
+        headers=retried(names.START_COOKING, 1, WORKER),
+        user_id="mallory",
+    )
+
+    await deliver(subscriber, delivery)
+
+    assert handled == []
+    assert publisher.dead_letters == ["forged-retry"]
+    assert [r.status for r in publisher.replies] == [403]
+    assert delivery.acked
+
+
+async def test_without_authorization_a_forged_retry_is_an_unknown_message() -> None:
+    """Handled as what it is, a message published straight into the worker's queue,
+    never as the command its headers name."""
+    handled: list[object] = []
+
+    async def handler(request: object, context: MessageContext) -> OperationResult:
+        handled.append(request)
+        return OperationResult.success({})
+
+    subscriber, publisher, _ = subscriber_for(handler)
+    delivery = FakeDelivery(
+        names.COMMANDS_QUEUE,
+        exchange="",
+        headers=retried(names.START_COOKING, 1, "admin"),
+        user_id="mallory",
+    )
+
+    await deliver(subscriber, delivery)
+
+    assert handled == []
+    assert publisher.dead_letters == ["unknown-message"]
+    assert [r.status for r in publisher.replies] == [400]
+
+
+async def test_a_retry_count_on_a_first_delivery_counts_for_nothing() -> None:
+    subscriber, publisher, _ = subscriber_for(broken, attempts=3)
+    delivery = FakeDelivery(names.START_COOKING, headers={names.RETRY_ATTEMPT_HEADER: 3})
+
+    await deliver(subscriber, delivery)
+
+    assert publisher.retries == [(1, 1.0)]
+    assert publisher.dead_letters == []
 
 
 @pytest.mark.parametrize("exchange", [names.COMMANDS_EXCHANGE, names.QUERIES_EXCHANGE])
@@ -192,6 +294,6 @@ def test_original_headers_on_a_first_delivery_are_not_believed(exchange: str) ->
     headers = {names.ORIGINAL_ROUTING_KEY_HEADER: names.CANCEL_ORDER}
     delivery = FakeDelivery(names.GET_ORDER, exchange=exchange, headers=headers)
 
-    context = context_of(cast(AbstractIncomingMessage, delivery))
+    context = context_of(cast(AbstractIncomingMessage, delivery), WORKER)
 
     assert (context.exchange, context.name) == (exchange, names.GET_ORDER)

@@ -73,13 +73,20 @@ def _grant(path: Path, user: str, entry: Any, known: dict[str, list[str]]) -> Gr
 
 
 class AuthorizationBehaviour:
-    """401 without a `user_id`, 403 for a user the policy does not allow; before parsing."""
+    """401 without a `user_id`, 403 for a user the policy does not allow; before parsing.
+    A forged retry copy is refused so too, and dead-lettered as `forged-retry`."""
 
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
 
     async def __call__(self, message: Message, next_: Next) -> Outcome:
         user_id = message.context.user_id
+        if message.context.forged_retry:
+            return refused(
+                403 if user_id else 401,
+                "Only the worker's own retry copies may carry retry headers into its queues",
+                dead_letter="forged-retry",
+            )
         if not user_id:
             return refused(401, "This service requires the user_id property on every message")
         route = message.route
@@ -89,7 +96,8 @@ class AuthorizationBehaviour:
         return await next_(message)
 
 
-def refused(status: int, detail: str) -> Outcome:
+def refused(status: int, detail: str, dead_letter: str | None = None) -> Outcome:
     return Outcome(
-        OperationResult.failure(status, detail, [FieldError(field="user_id", message=detail)])
+        OperationResult.failure(status, detail, [FieldError(field="user_id", message=detail)]),
+        dead_letter,
     )

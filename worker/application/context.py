@@ -14,6 +14,10 @@ class MessageContext:
     correlation_id: str | None = None
     user_id: str | None = None
     traceparent: str | None = None
+    attempt: int = 0
+    """Retries spent so far: read only from the worker's own retry copies."""
+    forged_retry: bool = False
+    """It claims to be one of the worker's retry copies, but another user sent it."""
 
     @property
     def causation(self) -> str:

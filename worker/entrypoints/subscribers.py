@@ -19,7 +19,7 @@ from faststream.rabbit import RabbitMessage
 from pizzeria_contracts import OperationResult, names
 
 from ..adapters.rabbit.publishing import RabbitPublisher
-from ..adapters.rabbit.retry import RetryPolicy, attempts_so_far
+from ..adapters.rabbit.retry import RetryPolicy, attempts_so_far, claims_to_be_a_retry
 from ..application.context import MessageContext
 from ..application.errors import DatabaseUnavailableError
 from ..application.mediator import Mediator, Outcome
@@ -38,14 +38,25 @@ class Gate(Protocol):
     async def wait_until_up(self) -> None: ...
 
 
-def context_of(raw: AbstractIncomingMessage) -> MessageContext:
-    """What the message says about itself; a retried command says where it first arrived."""
+def context_of(raw: AbstractIncomingMessage, worker_user: str) -> MessageContext:
+    """What the message says about itself.
+
+    Only a retry copy whose `user_id` is the worker's own broker user (RabbitMQ
+    refuses any other `user_id` than the publishing connection's) speaks for where
+    the command first arrived and who sent it. Anything else is what it is: its own
+    exchange, routing key and `user_id`; one that claims to be a retry copy is forged.
+    """
     headers = raw.headers or {}
     exchange, name, user_id = raw.exchange or "", raw.routing_key or "", raw.user_id
-    if not exchange and attempts_so_far(raw):  # back from a delay queue
-        exchange = _text(headers.get(names.ORIGINAL_EXCHANGE_HEADER)) or ""
-        name = _text(headers.get(names.ORIGINAL_ROUTING_KEY_HEADER)) or ""
-        user_id = _text(headers.get(names.ORIGINAL_USER_ID_HEADER))
+    attempt, forged = 0, False
+    if claims_to_be_a_retry(raw):
+        if user_id == worker_user:  # back from a delay queue
+            exchange = _text(headers.get(names.ORIGINAL_EXCHANGE_HEADER)) or ""
+            name = _text(headers.get(names.ORIGINAL_ROUTING_KEY_HEADER)) or ""
+            user_id = _text(headers.get(names.ORIGINAL_USER_ID_HEADER))
+            attempt = attempts_so_far(raw)
+        else:
+            forged = True
     return MessageContext(
         name=name,
         exchange=exchange,
@@ -53,6 +64,8 @@ def context_of(raw: AbstractIncomingMessage) -> MessageContext:
         correlation_id=raw.correlation_id,
         user_id=user_id,
         traceparent=_text(headers.get(names.TRACEPARENT_HEADER)),
+        attempt=attempt,
+        forged_retry=forged,
     )
 
 
@@ -71,9 +84,11 @@ class Subscriber:
         publisher: RabbitPublisher,
         database: Gate,
         retry: RetryPolicy,
+        worker_user: str,
         metrics: Metrics | None = None,
     ) -> None:
         self._mediator = mediator
+        self._worker_user = worker_user
         self._publisher = publisher
         self._database = database
         self._retry = retry
@@ -81,7 +96,9 @@ class Subscriber:
 
     async def __call__(self, message: RabbitMessage) -> None:
         raw = message.raw_message
-        with tracing.consuming(context_of(raw), raw.routing_key or "") as context:
+        with tracing.consuming(
+            context_of(raw, self._worker_user), raw.routing_key or ""
+        ) as context:
             try:
                 await self._settle(raw, context)
             except Exception:
@@ -125,7 +142,7 @@ class Subscriber:
         if context.exchange != names.COMMANDS_EXCHANGE:
             log.error("%s failed", context.name, exc_info=error, extra=extra)
             return QUERY_FAILED
-        attempt = attempts_so_far(raw) + 1
+        attempt = context.attempt + 1
         if attempt > self._retry.attempts:
             log.error("%s failed; retries spent", context.name, exc_info=error, extra=extra)
             return RETRIES_EXHAUSTED

@@ -51,16 +51,23 @@ def cloud_event_headers(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class RabbitPublisher:
-    """Publishes on the broker's confirmed channel; replies never ask to be returned."""
+    """Publishes on the broker's confirmed channel; replies never ask to be returned.
+
+    `worker_user` is the broker user the worker connects as: its retry copies carry
+    it as `user_id`, which RabbitMQ lets no other connection set, so a copy that
+    comes back with it is known to be the worker's own.
+    """
 
     def __init__(
         self,
         events: AbstractExchange,
         replies: AbstractExchange,
         dead_letters: AbstractExchange,
+        worker_user: str,
         counted: Callable[[str], None] = lambda kind: None,
     ) -> None:
         self._events = events
+        self._worker_user = worker_user
         self._replies = replies
         self._dead_letters = dead_letters
         self._counted = counted
@@ -131,6 +138,7 @@ class RabbitPublisher:
         """Park a copy in the delay queue of this attempt; it comes back after `delay` s."""
         extra = {names.RETRY_ATTEMPT_HEADER: attempt, names.LAST_ERROR_HEADER: error}
         message = _copy(request, context, extra, expiration=max(0.001, delay))
+        message.user_id = self._worker_user
         queue = delay_queue(names.COMMANDS_QUEUE, attempt)
         self._counted("retry")
         await self._replies.publish(message, routing_key=queue, mandatory=False)

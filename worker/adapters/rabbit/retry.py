@@ -2,6 +2,7 @@
 
 import dataclasses
 import random
+from typing import Final
 
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -23,9 +24,25 @@ class RetryPolicy:
         return backoff * (1 + self.jitter * random.random())  # jitter, not a secret
 
 
+RETRY_HEADERS: Final = (
+    names.RETRY_ATTEMPT_HEADER,
+    names.ORIGINAL_EXCHANGE_HEADER,
+    names.ORIGINAL_ROUTING_KEY_HEADER,
+    names.ORIGINAL_USER_ID_HEADER,
+)
+"""What a retry copy carries about itself; believed only from the worker's own user."""
+
+
 def attempts_so_far(message: AbstractIncomingMessage) -> int:
     value = (message.headers or {}).get(names.RETRY_ATTEMPT_HEADER, 0)
     return value if isinstance(value, int) and value >= 0 else 0
+
+
+def claims_to_be_a_retry(message: AbstractIncomingMessage) -> bool:
+    """Arrived without an exchange (through a queue's dead-lettering or a direct
+    publish) and carries a retry copy's headers."""
+    headers = message.headers or {}
+    return not message.exchange and any(header in headers for header in RETRY_HEADERS)
 
 
 def delay_queue(queue: str, attempt: int) -> str:
