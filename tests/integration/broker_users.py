@@ -64,12 +64,15 @@ async def rabbitmqctl(*arguments: str) -> str:
     return out.decode(errors="replace")
 
 
-async def create_user(role: str, base_url: str) -> BrokerUser:
-    """A user named `<role>-<random>` with a random password and the role's permissions."""
+async def create_user(
+    role: str, base_url: str, granted: tuple[str, str, str] | None = None
+) -> BrokerUser:
+    """A user named `<role>-<random>` with a random password and the role's permissions,
+    or the configure, write and read patterns `granted`."""
     name, password = f"{role}-{secrets.token_hex(4)}", secrets.token_hex(16)
     vhost = vhost_of(base_url)
     await rabbitmqctl("add_user", name, password)
-    await rabbitmqctl("set_permissions", "-p", vhost, name, *permissions(role))
+    await rabbitmqctl("set_permissions", "-p", vhost, name, *(granted or permissions(role)))
     parts = urlsplit(base_url)
     netloc = f"{quote(name, safe='')}:{password}@{parts.hostname}:{parts.port or 5672}"
     return BrokerUser(role, name, password, urlunsplit(parts._replace(netloc=netloc)))
@@ -153,13 +156,19 @@ class Client:
         message_id: str | None = None,
         headers: dict[str, Any] | None = None,
         timeout: float = TIMEOUT,
+        straight_to_queue: bool = False,
     ) -> Reply:
+        """Publish to the commands (or queries) exchange, or with `straight_to_queue` to
+        the default exchange, where the routing key is a queue's name; await the reply."""
         message = self.message(body, user_id=user_id, message_id=message_id, headers=headers)
         assert message.message_id is not None
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[message.message_id] = future
-        exchange = names.QUERIES_EXCHANGE if query else names.COMMANDS_EXCHANGE
-        target = await self.channel.get_exchange(exchange, ensure=False)
+        if straight_to_queue:
+            target = self.channel.default_exchange
+        else:
+            exchange = names.QUERIES_EXCHANGE if query else names.COMMANDS_EXCHANGE
+            target = await self.channel.get_exchange(exchange, ensure=False)
         await target.publish(message, routing_key=routing_key)
         try:
             return await asyncio.wait_for(future, timeout)

@@ -32,6 +32,7 @@ from worker.adapters.mongo.database import Document
 from worker.application.context import MessageContext
 from worker.application.mediator import Mediator, Outcome
 from worker.bootstrap import Service
+from worker.observability.metrics import Metrics
 from worker.settings import Settings
 
 pytestmark = [
@@ -42,8 +43,17 @@ pytestmark = [
 
 POLICY = Path(__file__).resolve().parents[2] / "deploy" / "policy.toml"
 ROLES = ["storefront", "kitchen", "delivery", "admin"]
+LOOSE = (
+    r"^amq(\.gen-|_).*",
+    r"^(pizzeria\.commands|pizzeria\.queries|amq\.default|amq(\.gen-|_).*)$",
+    r"^(pizzeria\.events|amq(\.gen-|_).*)$",
+)
+"""A client's permissions, as a looser setup than the deployment's might grant: it may
+also write to the default exchange, and so into any queue, the worker's too."""
+WRITES = ("insert", "update", "findAndModify", "delete")
 UNAUTHORIZED = "This service requires the user_id property on every message"
 INTERNAL_DETAIL = "internal-detail-7d3e: /srv/worker/secret.py line 42"
+FORGED = "Only the worker's own retry copies may carry retry headers into its queues"
 
 
 def an_order() -> dict[str, Any]:
@@ -74,8 +84,9 @@ class LogCapture(logging.Handler):
 class Recorder:
     """The worker's mediator, watched: what reaches it, and failures on demand."""
 
-    def __init__(self, inner: Mediator) -> None:
+    def __init__(self, inner: Mediator, metrics: Metrics) -> None:
         self.inner = inner
+        self.metrics = metrics
         self.seen: list[MessageContext] = []
         self.fail_once: set[str] = set()
         self.fail_always: set[str] = set()
@@ -93,6 +104,24 @@ class Recorder:
     def contexts(self, message_id: str | None) -> list[tuple[str, str | None]]:
         return [(c.name, c.user_id) for c in self.seen if c.message_id == message_id]
 
+    async def settled_writes(self, quiet: float = 3.0) -> float:
+        """The database writes so far, once none has come for `quiet` s: the relay
+        clears what earlier tests published after a lull of its own."""
+        async with asyncio.timeout(30):
+            while True:
+                before = self.database_writes()
+                await asyncio.sleep(quiet)
+                if self.database_writes() == before:
+                    return before
+
+    def database_writes(self) -> float:
+        registry = self.metrics.registry
+        counted = (
+            registry.get_sample_value("pizzeria_database_commands_total", {"command": command})
+            for command in WRITES
+        )
+        return sum(value or 0.0 for value in counted)
+
 
 # Fixtures
 
@@ -100,7 +129,10 @@ class Recorder:
 @pytest.fixture(scope="module")
 async def users() -> AsyncIterator[dict[str, BrokerUser]]:
     """A user per role, made with rabbitmqctl in the test virtual host; deleted after."""
-    made = await asyncio.gather(*(create_user(role, AMQP_URL) for role in ["worker", *ROLES]))
+    made = await asyncio.gather(
+        *(create_user(role, AMQP_URL) for role in ["worker", *ROLES]),
+        create_user("mallory", AMQP_URL, LOOSE),
+    )
     try:
         yield {user.role: user for user in made}
     finally:
@@ -152,7 +184,7 @@ async def worker(
         }
     )
     service = Service(settings)
-    recorder = Recorder(service.mediator)
+    recorder = Recorder(service.mediator, service.metrics)
     service.mediator = cast(Mediator, recorder)
     await service.start()
     try:
@@ -171,6 +203,16 @@ async def clients(
     finally:
         for client in connected.values():
             await client.close()
+
+
+@pytest.fixture(scope="module")
+async def mallory(users: dict[str, BrokerUser], worker: Recorder) -> AsyncIterator[Client]:
+    """A user the policy grants nothing, whose permissions reach the worker's queues."""
+    client = await Client.connect(users["mallory"])
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 @pytest.fixture(scope="module")
@@ -431,6 +473,14 @@ class Arrivals:
             self.messages.append(message)
             self._arrived.notify_all()
 
+    async def count(
+        self, kept: Callable[[AbstractIncomingMessage], bool], at_least: int, timeout: float
+    ) -> None:
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(
+                lambda: sum(1 for m in self.messages if kept(m)) >= at_least
+            )
+
     async def of(self, message_id: str, timeout: float = 10.0) -> AbstractIncomingMessage:
         async with asyncio.timeout(timeout), self._arrived:
             await self._arrived.wait_for(
@@ -494,3 +544,148 @@ async def test_no_password_leaks_into_logs_replies_or_dead_letters(
             assert password.encode() not in message.body
             assert password not in repr(message.headers)
             assert password not in repr(message.info())
+
+
+# Retry copies that are not the worker's own
+
+
+def retry_headers(name: str, user_id: str, attempt: int = 1) -> dict[str, Any]:
+    """What the worker's retry copy of `name` from `user_id` carries."""
+    return {
+        names.RETRY_ATTEMPT_HEADER: attempt,
+        names.ORIGINAL_EXCHANGE_HEADER: names.COMMANDS_EXCHANGE,
+        names.ORIGINAL_ROUTING_KEY_HEADER: name,
+        names.ORIGINAL_USER_ID_HEADER: user_id,
+    }
+
+
+async def margherita_price(admin: Client) -> str:
+    reply = await admin.call(names.GET_MENU, {}, query=True)
+    assert reply.status == 200, reply.body
+    pizzas = {pizza["name"]: pizza for pizza in reply.body["data"]["pizzas"]}
+    price: str = pizzas["margherita"]["base_price"]
+    return price
+
+
+@pytest.fixture
+async def menu_events(worker: Recorder) -> AsyncIterator[Arrivals]:
+    """Copies of the menu's events, through the test's own administrator connection."""
+    arrivals = Arrivals()
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    channel = await connection.channel()
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(names.EVENTS_EXCHANGE, routing_key="menu.#")
+    await queue.consume(arrivals.keep, no_ack=True)
+    yield arrivals
+    await connection.close()
+
+
+async def test_a_forged_retry_copy_is_refused_dead_lettered_and_changes_nothing(
+    mallory: Client,
+    clients: dict[str, Client],
+    users: dict[str, BrokerUser],
+    worker: Recorder,
+    dead_letters: Arrivals,
+    menu_events: Arrivals,
+) -> None:
+    """The attack as tried: a user the policy grants nothing, whose permissions let it
+    write to the default exchange, sets the margherita's price as `admin`."""
+    admin = clients["admin"]
+    before = await margherita_price(admin)
+    message_id = secrets.token_hex(16)
+    forged = retry_headers(names.UPDATE_PIZZA, users["admin"].name)
+
+    reply = await mallory.call(
+        names.COMMANDS_QUEUE,
+        {"name": "margherita", "base_price": "0.01"},
+        message_id=message_id,
+        headers=forged,
+        straight_to_queue=True,
+    )
+    dead_letter = await dead_letters.of(message_id)
+    await asyncio.sleep(0.5)  # an event the worker would publish has had time to arrive
+
+    assert reply.status == 403
+    assert reply.body["detail"] == FORGED
+    assert dead_letter.headers[names.ERROR_REASON_HEADER] == "forged-retry"
+    assert dead_letter.headers[names.ORIGINAL_ROUTING_KEY_HEADER] == names.COMMANDS_QUEUE
+    assert dead_letter.headers[names.ORIGINAL_USER_ID_HEADER] == mallory.user.name
+    assert worker.contexts(message_id) == [(names.COMMANDS_QUEUE, mallory.user.name)]
+    assert await margherita_price(admin) == before
+    assert menu_events.messages == []
+
+
+async def test_a_forged_copy_naming_the_worker_itself_is_refused(
+    mallory: Client, users: dict[str, BrokerUser], worker: Recorder, dead_letters: Arrivals
+) -> None:
+    message_id = secrets.token_hex(16)
+    forged = retry_headers(names.UPDATE_PIZZA, users["worker"].name)
+
+    reply = await mallory.call(
+        names.COMMANDS_QUEUE,
+        {"name": "margherita", "base_price": "0.01"},
+        message_id=message_id,
+        headers=forged,
+        straight_to_queue=True,
+    )
+    dead_letter = await dead_letters.of(message_id)
+
+    assert reply.status == 403
+    assert dead_letter.headers[names.ERROR_REASON_HEADER] == "forged-retry"
+    assert worker.contexts(message_id) == [(names.COMMANDS_QUEUE, mallory.user.name)]
+
+
+async def test_a_forged_copy_without_user_id_is_unauthorized(
+    mallory: Client, users: dict[str, BrokerUser], dead_letters: Arrivals
+) -> None:
+    message_id = secrets.token_hex(16)
+
+    reply = await mallory.call(
+        names.COMMANDS_QUEUE,
+        {"name": "margherita", "base_price": "0.01"},
+        message_id=message_id,
+        user_id=None,
+        headers=retry_headers(names.UPDATE_PIZZA, users["admin"].name),
+        straight_to_queue=True,
+    )
+    dead_letter = await dead_letters.of(message_id)
+
+    assert reply.status == 401
+    assert dead_letter.headers[names.ERROR_REASON_HEADER] == "forged-retry"
+
+
+async def test_a_flood_of_forged_copies_writes_nothing_and_valid_calls_go_on(
+    mallory: Client,
+    clients: dict[str, Client],
+    users: dict[str, BrokerUser],
+    worker: Recorder,
+    dead_letters: Arrivals,
+) -> None:
+    admin, storefront = clients["admin"], clients["storefront"]
+    before = await margherita_price(admin)
+    forged = retry_headers(names.UPDATE_PIZZA, users["admin"].name)
+    body = {"name": "margherita", "base_price": "0.01"}
+    ids = [secrets.token_hex(16) for _ in range(1000)]
+    writes = await worker.settled_writes()
+
+    async def flood() -> None:
+        for message_id in ids:
+            message = mallory.message(body, message_id=message_id, headers=forged, reply=False)
+            await mallory.channel.default_exchange.publish(
+                message, routing_key=names.COMMANDS_QUEUE
+            )
+
+    flooding = asyncio.create_task(flood())
+    statuses = []
+    while not flooding.done():  # valid calls while the forged copies pour in
+        statuses.append((await storefront.call(names.GET_MENU, {}, query=True)).status)
+    await flooding
+    wanted = set(ids)
+    await dead_letters.count(lambda m: m.message_id in wanted, len(ids), timeout=60)
+
+    assert statuses
+    assert statuses == [200] * len(statuses)
+    assert worker.database_writes() == writes
+    assert await margherita_price(admin) == before
+    placed = await storefront.call(names.PLACE_ORDER, an_order())
+    assert placed.status == 201
