@@ -18,7 +18,7 @@ from worker.adapters.mongo.database import Document
 from .capture import Capture
 from .harness import LEDGERS, WORKER_SETTINGS, MakeCapture, Reporter, StartWorker
 from .scenario import Scenarios
-from .services import FERRETDB_PORT, RABBITMQ_PORT, FerretDB, RabbitMQ, is_loopback, rabbitmqctl
+from .services import RABBITMQ_PORT, FerretDB, RabbitMQ, is_local, is_loopback, rabbitmqctl
 from .worker import WorkerSupervisor
 
 
@@ -46,9 +46,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(autouse=True)
 def loopback_only(amqp_url: str, mongodb_url: str) -> None:
-    """Faults are injected into local services only, never into a remote one."""
-    if not (is_loopback(amqp_url, RABBITMQ_PORT) and is_loopback(mongodb_url, FERRETDB_PORT)):
-        pytest.skip("fault injection needs RabbitMQ and FerretDB on 127.0.0.1")
+    """Faults are injected into local services only, never into a remote one. The
+    database may listen on any local port: only the tests that restart it need the one
+    the project's scripts manage (see the `ferretdb` fixture)."""
+    if not (is_loopback(amqp_url, RABBITMQ_PORT) and is_local(mongodb_url)):
+        pytest.skip("fault injection needs RabbitMQ and the database on 127.0.0.1")
 
 
 @pytest.fixture(scope="session")

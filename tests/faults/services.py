@@ -26,6 +26,10 @@ def is_loopback(url: str, port: int) -> bool:
     return parts.hostname in LOOPBACK and (parts.port or port) == port
 
 
+def is_local(url: str) -> bool:
+    return urlsplit(url).hostname in LOOPBACK
+
+
 def rabbitmqctl() -> str | None:
     return shutil.which("rabbitmqctl", path=f"{os.environ.get('PATH', '')}:{SBIN}")
 
