@@ -24,6 +24,7 @@ from tests.conftest import AMQP_URL, MONGODB_URL
 from tests.integration.broker_users import (
     BrokerUser,
     Client,
+    Reply,
     create_user,
     delete_user,
     is_local,
@@ -489,17 +490,26 @@ class Arrivals:
         return next(m for m in self.messages if m.message_id == message_id)
 
 
-@pytest.fixture(scope="module")
-async def dead_letters(worker: Recorder) -> AsyncIterator[Arrivals]:
-    """Copies of the dead letters, through the test's own administrator connection."""
+@contextlib.asynccontextmanager
+async def copies_of(exchange: str, binding_key: str) -> AsyncIterator[Arrivals]:
+    """Copies of what `exchange` routes by `binding_key`, through the test's own
+    administrator connection."""
     arrivals = Arrivals()
     connection = await aio_pika.connect_robust(AMQP_URL)
     channel = await connection.channel()
     queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-    await queue.bind(names.DEAD_LETTER_EXCHANGE, routing_key="")
+    await queue.bind(exchange, routing_key=binding_key)
     await queue.consume(arrivals.keep, no_ack=True)
-    yield arrivals
-    await connection.close()
+    try:
+        yield arrivals
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="module")
+async def dead_letters(worker: Recorder) -> AsyncIterator[Arrivals]:
+    async with copies_of(names.DEAD_LETTER_EXCHANGE, "") as arrivals:
+        yield arrivals
 
 
 async def test_a_500_reply_says_nothing_about_internals(
@@ -569,15 +579,28 @@ async def margherita_price(admin: Client) -> str:
 
 @pytest.fixture
 async def menu_events(worker: Recorder) -> AsyncIterator[Arrivals]:
-    """Copies of the menu's events, through the test's own administrator connection."""
-    arrivals = Arrivals()
-    connection = await aio_pika.connect_robust(AMQP_URL)
-    channel = await connection.channel()
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-    await queue.bind(names.EVENTS_EXCHANGE, routing_key="menu.#")
-    await queue.consume(arrivals.keep, no_ack=True)
-    yield arrivals
-    await connection.close()
+    async with copies_of(names.EVENTS_EXCHANGE, "menu.#") as arrivals:
+        yield arrivals
+
+
+CHEAP_MARGHERITA = {"name": "margherita", "base_price": "0.01"}
+
+
+async def forge(
+    mallory: Client, as_user: str, dead_letters: Arrivals, **options: Any
+) -> tuple[Reply, AbstractIncomingMessage]:
+    """Mallory's copy of `menu.update-pizza` as a retry from `as_user`, straight into
+    the worker's queue: the reply and the dead letter."""
+    message_id = secrets.token_hex(16)
+    reply = await mallory.call(
+        names.COMMANDS_QUEUE,
+        CHEAP_MARGHERITA,
+        message_id=message_id,
+        headers=retry_headers(names.UPDATE_PIZZA, as_user),
+        straight_to_queue=True,
+        **options,
+    )
+    return reply, await dead_letters.of(message_id)
 
 
 async def test_a_forged_retry_copy_is_refused_dead_lettered_and_changes_nothing(
@@ -592,17 +615,8 @@ async def test_a_forged_retry_copy_is_refused_dead_lettered_and_changes_nothing(
     write to the default exchange, sets the margherita's price as `admin`."""
     admin = clients["admin"]
     before = await margherita_price(admin)
-    message_id = secrets.token_hex(16)
-    forged = retry_headers(names.UPDATE_PIZZA, users["admin"].name)
 
-    reply = await mallory.call(
-        names.COMMANDS_QUEUE,
-        {"name": "margherita", "base_price": "0.01"},
-        message_id=message_id,
-        headers=forged,
-        straight_to_queue=True,
-    )
-    dead_letter = await dead_letters.of(message_id)
+    reply, dead_letter = await forge(mallory, users["admin"].name, dead_letters)
     await asyncio.sleep(0.5)  # an event the worker would publish has had time to arrive
 
     assert reply.status == 403
@@ -610,7 +624,7 @@ async def test_a_forged_retry_copy_is_refused_dead_lettered_and_changes_nothing(
     assert dead_letter.headers[names.ERROR_REASON_HEADER] == "forged-retry"
     assert dead_letter.headers[names.ORIGINAL_ROUTING_KEY_HEADER] == names.COMMANDS_QUEUE
     assert dead_letter.headers[names.ORIGINAL_USER_ID_HEADER] == mallory.user.name
-    assert worker.contexts(message_id) == [(names.COMMANDS_QUEUE, mallory.user.name)]
+    assert worker.contexts(dead_letter.message_id) == [(names.COMMANDS_QUEUE, mallory.user.name)]
     assert await margherita_price(admin) == before
     assert menu_events.messages == []
 
@@ -618,37 +632,17 @@ async def test_a_forged_retry_copy_is_refused_dead_lettered_and_changes_nothing(
 async def test_a_forged_copy_naming_the_worker_itself_is_refused(
     mallory: Client, users: dict[str, BrokerUser], worker: Recorder, dead_letters: Arrivals
 ) -> None:
-    message_id = secrets.token_hex(16)
-    forged = retry_headers(names.UPDATE_PIZZA, users["worker"].name)
-
-    reply = await mallory.call(
-        names.COMMANDS_QUEUE,
-        {"name": "margherita", "base_price": "0.01"},
-        message_id=message_id,
-        headers=forged,
-        straight_to_queue=True,
-    )
-    dead_letter = await dead_letters.of(message_id)
+    reply, dead_letter = await forge(mallory, users["worker"].name, dead_letters)
 
     assert reply.status == 403
     assert dead_letter.headers[names.ERROR_REASON_HEADER] == "forged-retry"
-    assert worker.contexts(message_id) == [(names.COMMANDS_QUEUE, mallory.user.name)]
+    assert worker.contexts(dead_letter.message_id) == [(names.COMMANDS_QUEUE, mallory.user.name)]
 
 
 async def test_a_forged_copy_without_user_id_is_unauthorized(
     mallory: Client, users: dict[str, BrokerUser], dead_letters: Arrivals
 ) -> None:
-    message_id = secrets.token_hex(16)
-
-    reply = await mallory.call(
-        names.COMMANDS_QUEUE,
-        {"name": "margherita", "base_price": "0.01"},
-        message_id=message_id,
-        user_id=None,
-        headers=retry_headers(names.UPDATE_PIZZA, users["admin"].name),
-        straight_to_queue=True,
-    )
-    dead_letter = await dead_letters.of(message_id)
+    reply, dead_letter = await forge(mallory, users["admin"].name, dead_letters, user_id=None)
 
     assert reply.status == 401
     assert dead_letter.headers[names.ERROR_REASON_HEADER] == "forged-retry"
@@ -664,13 +658,14 @@ async def test_a_flood_of_forged_copies_writes_nothing_and_valid_calls_go_on(
     admin, storefront = clients["admin"], clients["storefront"]
     before = await margherita_price(admin)
     forged = retry_headers(names.UPDATE_PIZZA, users["admin"].name)
-    body = {"name": "margherita", "base_price": "0.01"}
     ids = [secrets.token_hex(16) for _ in range(1000)]
     writes = await worker.settled_writes()
 
     async def flood() -> None:
         for message_id in ids:
-            message = mallory.message(body, message_id=message_id, headers=forged, reply=False)
+            message = mallory.message(
+                CHEAP_MARGHERITA, message_id=message_id, headers=forged, reply=False
+            )
             await mallory.channel.default_exchange.publish(
                 message, routing_key=names.COMMANDS_QUEUE
             )
