@@ -3,12 +3,13 @@ effects in test_worker_killed.py.
 
 The store changes an aggregate with `find_one_and_update` on `{_id, version}`, and the
 relay clears its outbox with an update on `{_id, version}` too: on MongoDB each is
-atomic, so a stale one matches nothing. FerretDB 1.24 reads the matching document,
-changes it in Go and writes all of it back: of two overlapping writes both report a
-match and the later write-back silently undoes the other. After a SIGKILL, the new
-worker relays the documents left in their outboxes (an older version of an order)
-while the next commands about those orders arrive; a command is answered 200 and its
-change vanishes, and the order's next command meets its old state (409).
+atomic, so a stale one matches nothing. A server that reads the matching document,
+changes it and writes all of it back (FerretDB 1.24 did, and the project left it for
+that reason) lets both of two overlapping writes report a match while the later
+write-back silently undoes the other: after a SIGKILL, the new worker relays the
+documents left in their outboxes (an older version of an order) while the next
+commands about those orders arrive; a command is answered 200 and its change
+vanishes, and the order's next command meets its old state (409).
 """
 
 import asyncio
@@ -26,12 +27,6 @@ WRITERS = 4
 CHANGES = 50
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: on FerretDB 1.24 a versioned update is not atomic, so the relay's outbox "
-    "clear can undo a command's change (worker/adapters/mongo/outbox.py, store.py)",
-)
 async def test_overlapping_versioned_updates_each_take_effect_once(
     database: AsyncDatabase[Document],
 ) -> None:

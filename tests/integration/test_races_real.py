@@ -40,12 +40,6 @@ STATUS_AFTER = {
     "orders.ready": "ready",
     "orders.out-for-delivery": "delivering",
 }
-LOST_UPDATE = (
-    "BUG: FerretDB 1.24 (SQLite) has no atomic compare-and-set: two concurrent "
-    "find_one_and_update calls filtered on the same version both succeed, so "
-    "MongoAggregateStore.update (worker/adapters/mongo/store.py) loses an update when "
-    "two workers write one document at once"
-)
 Point = Literal["read", "write"]
 
 
@@ -144,18 +138,6 @@ def at_once(first: Racing, second: Racing, at: Point = "read") -> None:
     """Both reach `at`, then both write at the same moment."""
     gate = asyncio.Barrier(2)
     first.turn, second.turn = Turn(at, gate), Turn(at, gate)
-
-
-@pytest.fixture(scope="module")
-async def on_ferretdb(mongo_client: AsyncMongoClient[Document]) -> bool:
-    return "ferretdbVersion" in await mongo_client.admin.command("buildInfo")
-
-
-@pytest.fixture
-def lost_updates_on_ferretdb(request: pytest.FixtureRequest, on_ferretdb: bool) -> None:
-    """Writing at the same moment is a known bug on FerretDB; real MongoDB must pass."""
-    if on_ferretdb:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=LOST_UPDATE))
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +254,6 @@ async def test_a_cancel_that_wins_the_race_leaves_the_cook_a_409(
     assert set(await cook_and_cancel_race(racers, second_first)) == {"cancel only"}
 
 
-@pytest.mark.usefixtures("lost_updates_on_ferretdb")
 async def test_cook_and_cancel_writing_at_once_lose_nothing(racers: tuple[Racer, Racer]) -> None:
     assert set(await cook_and_cancel_race(racers, at_once)) <= {"both", "cancel only"}
 
@@ -300,7 +281,6 @@ async def test_one_message_delivered_to_two_workers_is_applied_once(
     await same_command_twice(racers, sequenced)
 
 
-@pytest.mark.usefixtures("lost_updates_on_ferretdb")
 async def test_one_message_applied_by_two_workers_at_once_is_applied_once(
     racers: tuple[Racer, Racer],
 ) -> None:
@@ -394,7 +374,6 @@ async def test_two_returning_orders_with_new_details_keep_every_customer_change(
     await returning_customer_race(racers, together=False)
 
 
-@pytest.mark.usefixtures("lost_updates_on_ferretdb")
 async def test_two_returning_orders_writing_the_customer_at_once_keep_every_change(
     racers: tuple[Racer, Racer],
 ) -> None:
