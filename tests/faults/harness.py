@@ -14,17 +14,10 @@ from .worker import WorkerSupervisor
 LEDGERS = pytest.StashKey[list[Ledger]]()
 WORKER_SETTINGS = {
     "PIZZERIA_RETRY_BASE_DELAY": "0.2",
-    # Each sweep scans the orders once and FerretDB parses every document of a scan, about
-    # 0.2 s for 400 orders. Sweeping more often saturates it; a grace shorter than a relay
-    # under load publishes everything twice.
-    "PIZZERIA_OUTBOX_GRACE_SECONDS": "10",
-    "PIZZERIA_OUTBOX_SWEEP_SECONDS": "15",
-    "PIZZERIA_PREFETCH": "25",
     "PIZZERIA_SHUTDOWN_TIMEOUT": "10",
 }
-"""A prefetch below the worker's default on purpose: after a restart the relay clears
-everything left in the outboxes in one batch, and FerretDB deadlocks on a bulk write of
-100 updates or more (test_relay_bulk_writes.py)."""
+"""The worker's defaults but for these: retries sooner, so that a test does not wait
+for the back-off, and a shorter shutdown."""
 
 
 class Reporter:

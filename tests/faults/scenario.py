@@ -43,6 +43,16 @@ class Underway:
     worker: WorkerSupervisor
     client: LoadClient
     load: "asyncio.Task[None]"
+    total: int
+    """Commands in the whole load."""
+
+    async def until_answered(self, share: float) -> None:
+        """Until this share of the load is answered; AssertionError if it ended first,
+        since a fault that strikes after the load proves nothing."""
+        while self.client.answered < share * self.total and not self.load.done():
+            await asyncio.wait([self.load], timeout=0.05)
+        if self.load.done():
+            raise AssertionError(f"the load ended before {share:.0%} of it was answered")
 
 
 Fault = Callable[[Underway], Coroutine[Any, Any, None]]
@@ -76,8 +86,8 @@ class Scenarios:
         try:
             started = time.monotonic()
             load = asyncio.create_task(_bounded(in_flight, [plan_job(client, p) for p in plans]))
-            striking = asyncio.create_task(fault(Underway(worker, client, load)))
             total = sum(len(plan.steps) for plan in plans)
+            striking = asyncio.create_task(fault(Underway(worker, client, load, total)))
 
             def progress() -> str:
                 return (
@@ -149,10 +159,12 @@ def outage(
     after: float,
     down_for: float,
 ) -> Fault:
-    """`after` seconds into the load, a service stopped for `down_for` seconds."""
+    """Once the share `after` of the load is answered, a service stopped for `down_for`
+    seconds: placed by progress, not by time, so that it strikes under load however
+    fast the servers are."""
 
-    async def fault(_: Underway) -> None:
-        await asyncio.sleep(after)
+    async def fault(run: Underway) -> None:
+        await run.until_answered(after)
         started = time.monotonic()
         report.say(f"[{name}] stopping it")
         async with stopped():

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.faults
 ORDERS = scaled(60)  # x 5 commands
 PHONES = 20
 IN_FLIGHT = 50
-RESTART_AFTER = 8.0
+RESTART_AFTER = 0.2
+"""The share of the load answered when the fault strikes."""
 DOWN_FOR = 5.0
 LOAD_TIMEOUT = 300.0
 

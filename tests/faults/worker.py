@@ -15,11 +15,11 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.relaunch import stop
 
-RESTART_DELAY = 3.0
-"""Seconds between a SIGKILL and the next start. FerretDB 1.24 finishes a dead client's
-last command, and does not apply a versioned update atomically (test_versioned_updates):
-an update still running for the killed worker could undo one of its successor's. Real
-MongoDB has no such window; a supervisor's restart delay of a few seconds is usual."""
+RESTART_DELAY = 1.0
+"""Seconds between a SIGKILL and the next start, as a supervisor waits. The database
+applies a versioned update atomically (test_versioned_updates), so an update still
+running for the killed worker cannot undo one of its successor's however soon it
+starts."""
 
 
 @dataclasses.dataclass
