@@ -1,8 +1,8 @@
 """Fault-injection fixtures: a worker we may kill, copies of what it publishes, the local
-RabbitMQ and FerretDB to stop, and a reporter whose lines reach the terminal even when
+RabbitMQ and database to stop, and a reporter whose lines reach the terminal even when
 pytest captures output.
 
-These tests stop RabbitMQ and FerretDB that others share: run them holding
+These tests stop the RabbitMQ and database that others share: run them holding
 the broker lock, e.g.
 `flock /tmp/pizzeria-broker.lock .venv/bin/pytest tests/faults -q`.
 """
@@ -18,20 +18,27 @@ from worker.adapters.mongo.database import Document
 from .capture import Capture
 from .harness import LEDGERS, WORKER_SETTINGS, MakeCapture, Reporter, StartWorker
 from .scenario import Scenarios
-from .services import RABBITMQ_PORT, FerretDB, RabbitMQ, is_local, is_loopback, rabbitmqctl
+from .services import (
+    RABBITMQ_PORT,
+    LocalDatabase,
+    RabbitMQ,
+    is_local,
+    is_loopback,
+    rabbitmqctl,
+)
 from .worker import WorkerSupervisor
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "faults: kills the worker and restarts RabbitMQ or FerretDB under load"
+        "markers", "faults: kills the worker and restarts RabbitMQ or the database under load"
     )
     config.stash[LEDGERS] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The relay reproduction last: on a worker with that bug it leaves FerretDB's
-    connections to its database hung, which slows down whatever runs after it."""
+    """The relay reproduction last: on a worker with that bug it leaves the database's
+    connections hung (FerretDB's were), which slows down whatever runs after it."""
     items.sort(key=lambda item: item.path.name == "test_relay_bulk_writes.py")
 
 
@@ -48,7 +55,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def loopback_only(amqp_url: str, mongodb_url: str) -> None:
     """Faults are injected into local services only, never into a remote one. The
     database may listen on any local port: only the tests that restart it need the one
-    the project's scripts manage (see the `ferretdb` fixture)."""
+    the project's scripts manage (see the `local_database` fixture)."""
     if not (is_loopback(amqp_url, RABBITMQ_PORT) and is_local(mongodb_url)):
         pytest.skip("fault injection needs RabbitMQ and the database on 127.0.0.1")
 
@@ -109,10 +116,12 @@ def rabbitmq() -> RabbitMQ:
 
 
 @pytest.fixture
-def ferretdb() -> FerretDB:
-    found = FerretDB.find()
+def local_database() -> LocalDatabase:
+    found = LocalDatabase.find()
     if found is None:
-        pytest.skip("needs a local FerretDB process on 127.0.0.1:27017 that we can restart")
+        pytest.skip(
+            "needs the mongo-java-server of scripts/lib.sh on 127.0.0.1:27017, to restart it"
+        )
     return found
 
 

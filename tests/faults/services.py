@@ -1,4 +1,4 @@
-"""Stopping and starting the local RabbitMQ and FerretDB that the tests share.
+"""Stopping and starting the local RabbitMQ and database that the tests share.
 
 Everything here leaves the service running again, even when the test fails:
 callers use the context managers, whose exits restore the service.
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 LOOPBACK = {"127.0.0.1", "localhost"}
 RABBITMQ_PORT = 5672
-FERRETDB_PORT = 27017
+DATABASE_PORT = 27017
 SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
 
 
@@ -127,8 +127,10 @@ def _watermark_args(value: str) -> list[str]:
 
 
 @dataclasses.dataclass(frozen=True)
-class FerretDB:
-    """A running FerretDB found by its process: how to start it again exactly so."""
+class LocalDatabase:
+    """The mongo-java-server that scripts/lib.sh started, found by its process: how to
+    start it again exactly so. A SIGTERM makes it write its snapshot, and a start
+    restores it, so the data outlives the outage as it would on MongoDB."""
 
     pid: int
     argv: list[str]
@@ -137,8 +139,8 @@ class FerretDB:
     pid_file: Path | None
 
     @classmethod
-    def find(cls) -> "FerretDB | None":
-        """The FerretDB that listens on 127.0.0.1:27017, if it is one we can restart."""
+    def find(cls) -> "LocalDatabase | None":
+        """The server that listens on 127.0.0.1:27017, if it is one we can restart."""
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -148,14 +150,13 @@ class FerretDB:
                 out = os.readlink(entry / "fd" / "1")
             except OSError:
                 continue
-            if not argv or Path(argv[0]).name != "ferretdb":
+            if "pizzeria.mongo.Main" not in argv or "--snapshot" not in argv:
                 continue
-            if f"127.0.0.1:{FERRETDB_PORT}" not in argv or not os.access(argv[0], os.X_OK):
+            if argv[argv.index("--port") + 1 :][:1] != [str(DATABASE_PORT)]:
                 continue
-            data = Path(cwd, argv[argv.index("-data") + 1]) if "-data" in argv else None
-            pid_file = data.parent / "ferretdb.pid" if data is not None else None
+            pid_file = Path(cwd, ".data", "mongo.pid")
             log = out if out.startswith("/") and Path(out).is_file() else None
-            return cls(int(entry.name), argv, cwd, log, pid_file)
+            return cls(int(entry.name), argv, cwd, log, pid_file if pid_file.exists() else None)
         return None
 
     @contextlib.asynccontextmanager
@@ -172,15 +173,15 @@ class FerretDB:
                 os.kill(self.pid, signal.SIGKILL)
             yield
         finally:
-            if not await port_open(FERRETDB_PORT):
+            if not await port_open(DATABASE_PORT):
                 await self._start()
-            await wait_for_port(FERRETDB_PORT, 60)
+            await wait_for_port(DATABASE_PORT, 60)
 
     async def _start(self) -> None:
         # As scripts/lib.sh does: in a session of its own and orphaned (the outer
         # shell puts it in the background and exits), so it outlives the tests;
         # its pid written from inside; its output appended to the log it had.
-        pid_file = str(self.pid_file) if self.pid_file and self.pid_file.exists() else os.devnull
+        pid_file = str(self.pid_file) if self.pid_file is not None else os.devnull
         with open(self.log or os.devnull, "ab") as output:  # noqa: ASYNC230 - no waiting
             launcher = await asyncio.create_subprocess_exec(
                 "bash",

@@ -5,12 +5,12 @@ RabbitMQ: a TLS listener is started on the shared broker at run time
 (`rabbit_networking:start_ssl_listener`, with the certificates passed as data, so
 the broker needs no access to our files) on a free loopback port, and stopped
 after; the broker itself is never restarted. It verifies a client certificate
-when one is presented. MongoDB: a second FerretDB of ours (tools/ferretdb with
-`-tls-listen`) on its own port and SQLite directory, which requires a client
-certificate signed by the CA (FerretDB does that whenever it is given a CA).
+when one is presented. MongoDB: a TLS front of ours, in threads of the test process, before the test
+database; it requires a client certificate signed by the CA.
 """
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import os
@@ -21,9 +21,10 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import uuid
 from base64 import b64encode
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -48,7 +49,6 @@ from worker.settings import mask
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FERRETDB_BIN = REPO_ROOT / ".cache" / "bin" / "ferretdb"
 START_TIMEOUT = 30.0
 VERIFY_FAILED = "CERTIFICATE_VERIFY_FAILED"
 
@@ -194,70 +194,67 @@ def amqps_url(
     return f"amqps://{quote(user, safe='')}:{password}@127.0.0.1:{port}/{vhost}?{query}"
 
 
-# MongoDB: a FerretDB of ours that listens with TLS only
+# MongoDB: a TLS front of ours before the test database, client certificates required
 
 
-def _has_go() -> bool:
-    return shutil.which("go") is not None or Path("/usr/local/go/bin/go").exists()
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
+class TlsFront:
+    """The test database behind a TLS listener that requires a client certificate signed
+    by the CA, as a MongoDB with `net.tls.mode: requireTLS` and a CA file does: what is
+    tested is the worker's and PyMongo's side of TLS, which does not care what serves
+    behind it (mongo-java-server has TLS of its own, but cannot require a client
+    certificate). It runs on an event loop in a thread of its own, so a test that
+    blocks its own loop does not stall the database."""
+
+    def __init__(self, context: ssl.SSLContext, target: tuple[str, int]) -> None:
+        self._context = context
+        self._target = target
+        self._listening: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
+
+    def __enter__(self) -> int:
+        self._thread.start()
+        return self._listening.result(timeout=10)
+
+    def __exit__(self, *_: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    async def _serve(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        server = await asyncio.start_server(self._forward, "127.0.0.1", 0, ssl=self._context)
+        self._listening.set_result(server.sockets[0].getsockname()[1])
+        async with server:
+            await self._stop.wait()
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
 
 
 @pytest.fixture(scope="module")
-async def mongodb_tls_port(
-    certificates: Certificates, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[int]:
-    """A second FerretDB on its own SQLite directory, TLS only, client certificates required."""
-    build = await asyncio.create_subprocess_exec(
-        *("bash", "-c", "source scripts/lib.sh && build_ferretdb"),
-        cwd=REPO_ROOT,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, problem = await build.communicate()
-    if build.returncode != 0:
-        if not _has_go():
-            pytest.skip(f"needs Go to build tools/ferretdb: {problem.decode().strip()}")
-        pytest.fail(f"building tools/ferretdb failed:\n{problem.decode()}")
-    port = free_port()
-    data = tmp_path_factory.mktemp("ferretdb-tls")
-    log = data / "ferretdb.log"
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            *(str(FERRETDB_BIN), "-listen", "", "-data", str(data / "sqlite")),
-            *("-tls-listen", f"127.0.0.1:{port}"),
-            *("-tls-cert", str(certificates.server_cert)),
-            *("-tls-key", str(certificates.server_key)),
-            *("-tls-ca", str(certificates.ca)),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=output,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    try:
-        async with asyncio.timeout(START_TIMEOUT):
-            while not await _accepts(port):
-                if process.returncode is not None:
-                    break
-                await asyncio.sleep(0.2)
-        if process.returncode is not None:
-            pytest.fail(f"FerretDB with TLS exited:\n{log.read_text()}")
+def mongodb_tls_port(certificates: Certificates, mongodb_url: str) -> Iterator[int]:
+    """The test database over TLS only, client certificates required (TlsFront)."""
+    target = urlsplit(mongodb_url)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=certificates.ca)
+    context.load_cert_chain(certificates.server_cert, certificates.server_key)
+    context.verify_mode = ssl.CERT_REQUIRED
+    with TlsFront(context, (target.hostname or "127.0.0.1", target.port or 27017)) as port:
         yield port
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
-async def _accepts(port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        return False
-    writer.close()
-    return True
 
 
 def mongodb_tls_url(port: int, certificates: Certificates) -> str:
