@@ -2,6 +2,7 @@
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -354,3 +355,38 @@ async def test_a_resent_command_is_answered_only_after_the_relay_of_the_one_it_r
     assert reply is not None
     assert (reply.status, (reply.data or {}).get("id")) == (201, order.id)
     assert await stores.collections.order_views.find_one({"_id": order.id}) is not None
+
+
+def _doc_at(order_id: str, version: int) -> dict[str, object]:
+    return {"_id": order_id, "version": version, "outbox": [{"version": version}]}
+
+
+class MovedMeanwhile(Projection):
+    """Another worker's relay moves the view to `to` between this one's read and write."""
+
+    def moving_it_to(self, to: int) -> "MovedMeanwhile":
+        self.__dict__["to"] = to  # frozen dataclass: set once, before use
+        return self
+
+    async def _versions(self, ids: list[Any]) -> dict[Any, int]:
+        held = await super()._versions(ids)
+        if (to := self.__dict__.pop("to", None)) is not None:
+            await self.views.update_one({"_id": ids[0]}, {"$set": {"version": to}})
+        return held
+
+
+@pytest.mark.parametrize(("meanwhile", "final"), [(2, 5), (9, 9)])
+async def test_a_view_moved_meanwhile_ends_at_the_newest_version(
+    stores: Stores, meanwhile: int, final: int
+) -> None:
+    """Relays of several workers may project one order at once: a move matches the
+    version it read, so it never undoes a newer one, and reads again when it missed."""
+    views = MovedMeanwhile(stores.collections.order_views, shape=lambda doc: dict(doc))
+    order_id = new_order().id
+    await views.apply([_doc_at(order_id, 1)])
+
+    await views.moving_it_to(meanwhile).apply([_doc_at(order_id, 5)])
+
+    view = await stores.collections.order_views.find_one({"_id": order_id})
+    assert view is not None
+    assert view["version"] == final

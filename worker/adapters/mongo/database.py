@@ -13,13 +13,22 @@ log = logging.getLogger("worker.mongo")
 
 Document = dict[str, Any]
 
+VERSIONED = IndexModel([("_id", ASCENDING), ("version", ASCENDING)], name="versioned", unique=True)
+"""For the writes that match a document's `_id` and `version` (every change of an
+aggregate, every clearing of an outbox, every move of a view). MongoDB serves them by
+`_id` alone and pays for this index with one more key per write; mongo-java-server
+builds only unique indexes and answers any filter beyond `_id` with a scan of the
+collection unless a unique index has exactly its fields (docs/performance.md)."""
+
 INDEXES: dict[str, list[IndexModel]] = {
-    "orders": [IndexModel([("outbox.at", ASCENDING)], name="outbox_at")],
+    "orders": [VERSIONED, IndexModel([("outbox.at", ASCENDING)], name="outbox_at")],
     "customers": [
+        VERSIONED,
         IndexModel([("phone", ASCENDING)], name="phone_unique", unique=True),
         IndexModel([("outbox.at", ASCENDING)], name="outbox_at"),
     ],
     "order_views": [
+        VERSIONED,
         IndexModel(
             [("customer_phone", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
             name="by_customer",
@@ -30,6 +39,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
     ],
     "menu": [
+        VERSIONED,
         IndexModel([("removed", ASCENDING)], name="on_offer"),
         IndexModel([("outbox.at", ASCENDING)], name="outbox_at"),
     ],

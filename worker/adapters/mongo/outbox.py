@@ -68,16 +68,34 @@ class Projection:
             (fresh if created else moved).append(self.shape(doc))
         moved += await insert_new(self.views, fresh)
         for chunk in chunks(moved):
-            await self.views.bulk_write(
+            await self._move(chunk)
+
+    async def _move(self, views: list[Document]) -> None:
+        """Newest version wins: each view is read, then replaced only at the version read
+        (an equality the `versioned` index serves on every back end); one that moved
+        meanwhile is read again, until it is at its version or beyond."""
+        while views:
+            held = await self._versions([view["_id"] for view in views])
+            behind = [
+                view for view in views if held.get(view["_id"], view["version"]) < view["version"]
+            ]
+            if not behind:
+                return
+            result = await self.views.bulk_write(
                 [
                     UpdateOne(
-                        {"_id": view["_id"], "version": {"$lt": view["version"]}},
+                        {"_id": view["_id"], "version": held[view["_id"]]},
                         {"$set": {key: value for key, value in view.items() if key != "_id"}},
                     )
-                    for view in chunk
+                    for view in behind
                 ],
                 ordered=False,
             )
+            views = behind if result.matched_count < len(behind) else []
+
+    async def _versions(self, ids: list[Any]) -> dict[Any, int]:
+        found = self.views.find({"_id": {"$in": ids}}, {"version": 1})
+        return {view["_id"]: view.get("version", 0) for view in await found.to_list()}
 
     async def published(self, docs: Sequence[Mapping[str, Any]]) -> set[Any]:
         """Those of these documents whose view is at their version or later: the relay
@@ -86,12 +104,8 @@ class Projection:
         versions = {doc["_id"]: doc["version"] for doc in docs}
         found: set[Any] = set()
         for chunk in chunks(list(versions), RECORDS_PER_LOOKUP):
-            views = self.views.find({"_id": {"$in": chunk}}, {"version": 1})
-            found.update(
-                view["_id"]
-                for view in await views.to_list()
-                if view.get("version", 0) >= versions[view["_id"]]
-            )
+            held = await self._versions(chunk)
+            found.update(doc_id for doc_id, version in held.items() if version >= versions[doc_id])
         return found
 
 
