@@ -9,7 +9,6 @@ from ...application.errors import DatabaseUnavailableError, TransientError
 
 DUPLICATE_KEY = 11000
 _TRANSIENT_CODES = {
-    1,  # FerretDB on SQLite: "database is locked (SQLITE_BUSY)"
     112,  # WriteConflict
     189,  # PrimarySteppedDown
     262,  # ExceededTimeLimit

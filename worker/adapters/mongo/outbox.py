@@ -22,11 +22,10 @@ the sweep leaves alone what is on its way already.
 """
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,14 +33,10 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from .batch import chunks, insert_new
+from .batch import STATEMENTS, chunks, insert_new
 from .documents import state_of
 
 log = logging.getLogger("worker.outbox")
-CLEARED_PER_COMMAND = 10
-"""Outboxes cleared per command: FerretDB rewrites each matched document in turn, some
-25-50 ms each over a few hundred orders, so a long command would keep doing so after
-its worker died, and could undo the writes of the worker that took over."""
 RECORDS_PER_LOOKUP = 1_000
 """Record ids per `$in` when the sweep looks up which outboxes were published."""
 REMEMBERED = 10_000
@@ -151,12 +146,12 @@ class OutboxRelay:
     no read model to say so (one insert into `relayed` per batch); the third clears the
     recorded outboxes.
 
-    Clearing writes each document once more, which FerretDB pays for with a scan of
-    its collection, so it waits for a lull of `lull` seconds in publishing, or until
-    `uncleared` documents wait; those beyond are left to the sweep, which finds them
-    recorded and clears them later. The record is what makes waiting safe: the sweep,
-    this worker's after a restart or another worker's, never publishes a recorded
-    outbox again.
+    Clearing writes each document once more, so it waits for a lull of `lull` seconds
+    in publishing, or until `uncleared` documents wait: meanwhile the next command on
+    a document replaces its recorded outbox, which spares that write. Those beyond
+    `uncleared` are left to the sweep, which finds them recorded and clears them
+    later. The record is what makes waiting safe: the sweep, this worker's after a
+    restart or another worker's, never publishes a recorded outbox again.
     """
 
     def __init__(
@@ -175,9 +170,6 @@ class OutboxRelay:
         self._uncleared = uncleared
         self._lull = lull
         self._busy = asyncio.Event()
-        self._writing: Counter[tuple[str, Any]] = Counter()  # documents a store is writing
-        self._clearing_now: set[tuple[str, Any]] = set()
-        self._round_over = asyncio.Event()
         self._pending: list[_Pending] = []
         self._unrecorded: list[_Pending] = []
         self._to_clear: dict[tuple[str, Any], _Recorded] = {}  # the latest of each document
@@ -333,45 +325,22 @@ class OutboxRelay:
         self._to_clear[recorded.key] = recorded
         self._clear_wakeup.set()
 
-    @contextlib.asynccontextmanager
-    async def writing(self, collection: str, doc_id: Any) -> AsyncIterator[None]:
-        """A store writes this document: its outbox is not cleared meanwhile. FerretDB
-        rewrites a whole document per update, so a clear at the same moment could undo
-        the write; on MongoDB this costs nothing."""
-        key = (collection, doc_id)
-        self._writing[key] += 1
-        try:
-            while key in self._clearing_now:
-                await self._round_over.wait()
-            yield
-        finally:
-            self._writing[key] -= 1
-            if not self._writing[key]:
-                del self._writing[key]
-            self._clear_wakeup.set()
-
-    def _clearable(self) -> list[_Recorded]:
-        return [r for r in self._to_clear.values() if r.key not in self._writing]
-
     async def _clear_forever(self) -> None:
-        """One command's worth of documents at a time, so that a store waits for at most
-        one command before it writes a document being cleared, and a lull that ends
-        stops the clearing."""
+        """One command's worth of documents at a time, so that a lull that ends stops
+        the clearing. A store may write a document while its outbox is cleared: both
+        match the version they read, so whichever comes second matches nothing (the
+        clearing) or finds the outbox emptied (the store)."""
         while True:
             await self._clear_wakeup.wait()
             self._clear_wakeup.clear()
-            while self._clearable():
+            while self._to_clear:
                 await self._lull_or_full()
-                clearing = self._clearable()[:CLEARED_PER_COMMAND]
-                self._clearing_now = {r.key for r in clearing}
-                self._round_over.clear()
+                clearing = list(self._to_clear.values())[:STATEMENTS]
                 try:
                     await self._clear(clearing)
                 except Exception as error:  # noqa: BLE001 - what stays, the sweep finds
                     log.warning("outboxes not cleared, the sweep will retry: %r", error)
                 finally:
-                    self._clearing_now = set()
-                    self._round_over.set()
                     for recorded in clearing:
                         if self._to_clear.get(recorded.key) is recorded:
                             del self._to_clear[recorded.key]

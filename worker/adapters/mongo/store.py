@@ -93,16 +93,17 @@ class MongoAggregateStore(Generic[A]):
         entries = [outbox_entry(event, receipt) for event in events]
         push: Document = {"inbox": {"$each": inbox_entries(receipt)}}
         name = self.collection.name
-        async with self._relay.writing(name, aggregate.id), database_call("update"):
-            replacing = self._relay.recorded_version(name, aggregate.id) == loaded
-            if replacing:
-                state["outbox"] = entries
-            else:
-                push["outbox"] = {"$each": entries}
+        replacing = self._relay.recorded_version(name, aggregate.id) == loaded
+        if replacing:
+            state["outbox"] = entries
+        else:
+            push["outbox"] = {"$each": entries}
+        async with database_call("update"):
             doc = await self.collection.find_one_and_update(
                 {"_id": aggregate.id, "version": loaded},
                 {"$set": state, "$push": push},
-                return_document=ReturnDocument.AFTER,  # no projection: FerretDB lacks it here
+                {"inbox": 0},  # the relay needs the state and outbox; a reply is never read back
+                return_document=ReturnDocument.AFTER,
             )
         if doc is None:
             raise ConcurrencyError(f"{name} {aggregate.id} changed meanwhile")
