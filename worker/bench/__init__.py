@@ -2,6 +2,6 @@
 
 Every contender runs as its own process on the same broker and database, and
 every figure is read as a ratio to a contender of the same run: these
-machines are shared and noisy, and FerretDB's wall clock mostly measures
-FerretDB. See docs/performance.md.
+machines are shared and noisy, and the local database is no MongoDB.
+See docs/performance.md.
 """

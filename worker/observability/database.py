@@ -1,7 +1,7 @@
 """Every command the worker sends to the database, counted (and recorded on demand).
 
 The count is the worker's round trips per message, which carries over from
-FerretDB to MongoDB; the recording (one JSON line per command: collection,
+the local server to MongoDB; the recording (one JSON line per command: collection,
 filter, sort) lets a test check that every filter and sort is served by an
 index the worker declares.
 """

@@ -15,11 +15,8 @@ T = TypeVar("T")
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 STATEMENTS = 50
-"""Writes per command at most, and reads by `_id` per `$in`.
-
-FerretDB 1.24 holds one SQLite connection (of 100) per statement until an
-`update` command ends, so 100 statements in one command wait forever.
-"""
+"""Writes per command at most, and reads by `_id` per `$in`: a bound on what one
+failed command makes the relay try again."""
 
 
 def chunks(items: list[T], size: int = STATEMENTS) -> list[list[T]]:
@@ -132,8 +129,7 @@ class FindBatcher(_Gathering[str, Document | None]):
 
     async def _send(self, batch: list[tuple[str, "asyncio.Future[Document | None]"]]) -> None:
         ids = list(dict.fromkeys(doc_id for doc_id, _ in batch))
-        # One id alone is matched by equality: FerretDB matches that inside SQLite,
-        # and any `$in` in Go, document by document, about ten times as slowly.
+        # One id alone is matched by equality, the plainest filter for any server.
         match = {"_id": ids[0] if len(ids) == 1 else {"$in": ids}}
         docs = await self._collection.find(match, self._projection).to_list()
         found = {doc["_id"]: doc for doc in docs}
