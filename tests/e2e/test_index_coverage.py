@@ -3,8 +3,9 @@
 The worker records each database command (collection, filters, sorts) while
 the whole catalogue runs through it over AMQP; then every recorded filter
 must use an index of `INDEXES` (or `_id`), so that on real MongoDB nothing
-scans a collection as the data grows. FerretDB scans anyway: what is checked
-here is what the worker asks for, which is what carries over.
+scans a collection as the data grows. The local server (mongo-java-server) builds
+only unique indexes: what is checked here is what the worker asks for, which is what
+carries over.
 
 A filter is served when its equality and range fields are a prefix of an
 index's keys, equalities first (any filter with an equality on `_id` is

@@ -2,11 +2,10 @@
 
 The relay clears the outboxes of up to 256 documents at once, and once did so with one
 `bulk_write` of a statement each; now it writes at most 50 statements per command
-(worker/adapters/mongo/batch.py). FerretDB 1.24 keeps every statement's query open until
-the whole `update` command ends (handler/msg_update.go: `defer closer.Close()` inside the
-loop over statements), each holding one of the 100 SQLite connections of its pool: an
-update of 100 statements or more waits forever for a 101st connection, and every later
-call on that database hangs with it. Here publishing is blocked for a moment (a memory
+(worker/adapters/mongo/batch.py). FerretDB 1.24, the project's database before, kept
+every statement's query open until the whole `update` command ended, each holding one
+of its 100 SQLite connections: an update of 100 statements or more waited forever.
+Here publishing is blocked for a moment (a memory
 alarm, as RabbitMQ raises under pressure) while 150 new customers are stored, so the
 next batch holds 149 of them.
 """

@@ -42,7 +42,7 @@ async def fresh_collections(database: AsyncDatabase[Document]) -> Collections:
         *(database[f"{field.name}_{suffix}"] for field in dataclasses.fields(Collections))
     )
     for field in dataclasses.fields(Collections):
-        for index in INDEXES[field.name]:  # one at a time, as the worker does for FerretDB
+        for index in INDEXES[field.name]:  # one at a time, as the worker does
             await getattr(collections, field.name).create_indexes([index])
     await seed_menu(collections.menu)
     return collections

@@ -303,8 +303,8 @@ async def test_the_backlog_counts_what_waits_to_be_published(stores: Stores) -> 
 
 
 async def test_clearing_outboxes_never_undoes_the_next_change(stores: Stores) -> None:
-    """FerretDB rewrites a whole document per update: an outbox cleared while the next
-    command writes the same order would bring back the state before that write."""
+    """An outbox cleared while the next command writes the same order must not bring
+    back the state before that write (a server that rewrites whole documents would)."""
     relay = OutboxRelay(stores.published, {}, stores.collections.outbox_relayed, lull=0)
     running = asyncio.create_task(relay.run())
     orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)

@@ -79,8 +79,7 @@ async def create_indexes(database: AsyncDatabase[Document]) -> None:
     for name, indexes in INDEXES.items():
         collection = database[name]
         for index in indexes:
-            # One index a call: FerretDB 1.24 drops the connection when a
-            # createIndexes names several indexes and some exist already.
+            # One index a call, so that one whose definition changed is rebuilt alone.
             try:
                 await collection.create_indexes([index])
             except OperationFailure as error:

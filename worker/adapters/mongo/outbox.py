@@ -364,8 +364,7 @@ class OutboxRelay:
         One scan of each collection's waiting outboxes (`outbox.at`, indexed) finds
         them and measures the backlog on the way (`backlog`: younger ones count as
         waiting); only what is found late is looked up in the records and read whole,
-        by `_id`. FerretDB parses every document of a scan, so one is what a sweep
-        can afford."""
+        by `_id`."""
         cutoff = datetime.now(UTC) - grace
         found, waiting, oldest = 0, 0, None
         for collection in collections:
@@ -382,7 +381,7 @@ class OutboxRelay:
                 if known.get(doc["_id"]) != doc["version"]
             ]
             raised = {doc["_id"]: min(entry["at"] for entry in doc["outbox"]) for doc in outboxes}
-            recorded = await self._recorded(  # only for the late: a lookup is a scan on FerretDB
+            recorded = await self._recorded(  # only for the late: a round trip each
                 collection.name,
                 [
                     doc
@@ -460,8 +459,8 @@ class OutboxRelay:
 
     async def _clear(self, recorded: list[_Recorded]) -> None:
         """Empty the outboxes of documents that have not moved on, then drop their records:
-        a command per collection, a statement per document (FerretDB serves that at about
-        a third of the cost of one `update_many` over an `$or` of them)."""
+        a command per collection, a statement per document, each matching the version
+        recorded (served by the `versioned` index)."""
         by_collection: dict[str, list[_Recorded]] = {}
         for one in recorded:
             by_collection.setdefault(one.collection.name, []).append(one)
