@@ -154,6 +154,14 @@ def add_load_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
     load.add_argument(
         "--lifecycle", action="store_true", help="cook, ready, assign and deliver each order"
     )
+    load.add_argument(
+        "--window",
+        type=positive,
+        default=1_000,
+        metavar="W",
+        help="compare the throughput of the first W orders with the last W (with at least "
+        "2W orders); default: 1000",
+    )
 
 
 def add_filters(command: argparse.ArgumentParser) -> None:
@@ -227,7 +235,8 @@ async def run(args: argparse.Namespace) -> int:
 async def run_load(client: "PizzeriaClient", args: argparse.Namespace) -> int:
     from . import load
 
-    stats = await load.run_load(client, load.Plan(args.orders, args.in_flight, args.lifecycle))
+    plan = load.Plan(args.orders, args.in_flight, args.lifecycle, window=args.window)
+    stats = await load.run_load(client, plan)
     print("\n".join(stats.summary()))
     return 1 if stats.failed else 0
 

@@ -74,6 +74,10 @@ class Stats:
     orders_done: int = 0
     orders_failed: int = 0
     seconds: float = 0.0
+    ended: list[float] = dataclasses.field(default_factory=list)
+    """When each order ended, in seconds from the start, in the order they ended."""
+    window: int = 1_000
+    """Orders per window when comparing the first window's throughput with the last's."""
 
     @property
     def calls(self) -> int:
@@ -107,9 +111,25 @@ class Stats:
             lines.append(
                 f"         {name:24} {len(ordered):>6} " + " ".join(f"{v:>6.1f} ms" for v in ms)
             )
+        if (flat := self.flatness()) is not None:
+            first, last = flat
+            lines.append(
+                f"windows  first {self.window}: {first:.1f} orders/s, last {self.window}: "
+                f"{last:.1f} orders/s ({last / first:.2f}x)"
+            )
         failures = ", ".join(f"{outcome}: {n}" for outcome, n in sorted(self.errors.items()))
         lines.append(f"errors   {failures or 'none'}")
         return lines
+
+    def flatness(self) -> tuple[float, float] | None:
+        """Orders a second over the first `window` orders and over the last, or None when
+        the run had fewer than two windows: whether the service slows down as data grows."""
+        ended, size = self.ended, self.window
+        if len(ended) < 2 * size:
+            return None
+        first = size / max(ended[size - 1], 1e-9)
+        last = size / max(ended[-1] - ended[-size - 1], 1e-9)
+        return first, last
 
 
 class ProgressBar:
@@ -160,6 +180,7 @@ class Plan:
     lifecycle: bool = False
     customers: int = 8
     seed: int | None = None
+    window: int = 1_000
 
 
 class Load:
@@ -171,15 +192,16 @@ class Load:
         self._progress = progress
         self._rng = random.Random(plan.seed)
         self._customers = customers(plan.customers, self._rng)
-        self.stats = Stats()
+        self.stats = Stats(window=plan.window)
+        self._started = time.perf_counter()
 
     async def run(self) -> Stats:
         menu = await self._client.get_menu()
         numbers = iter(range(self._plan.orders))
-        started = time.perf_counter()
+        self._started = time.perf_counter()
         lanes = min(self._plan.in_flight, self._plan.orders)
         await asyncio.gather(*(self._lane(menu, numbers) for _ in range(lanes)))
-        self.stats.seconds = time.perf_counter() - started
+        self.stats.seconds = time.perf_counter() - self._started
         self._progress.finish()
         return self.stats
 
@@ -190,6 +212,7 @@ class Load:
                 self.stats.orders_done += 1
             else:
                 self.stats.orders_failed += 1
+            self.stats.ended.append(time.perf_counter() - self._started)
             self._progress.advance(failed=not ok)
 
     async def _order(self, menu: MenuView) -> bool:

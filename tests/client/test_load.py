@@ -143,6 +143,20 @@ def test_the_summary_has_count_throughput_percentiles_and_errors() -> None:
     assert "errors   timeout: 1" in text
 
 
+def test_the_summary_compares_the_first_window_of_orders_with_the_last() -> None:
+    """10 orders a second for the first 100, then 5 a second: the last window is 0.5x."""
+    stats = Stats(orders_done=300, window=100)
+    stats.ended = [n / 10 for n in range(1, 101)] + [10 + n / 5 for n in range(1, 201)]
+
+    assert stats.flatness() == pytest.approx((10.0, 5.0))
+    assert "windows  first 100: 10.0 orders/s, last 100: 5.0 orders/s (0.50x)" in "\n".join(
+        stats.summary()
+    )
+    stats.ended = stats.ended[:199]
+    assert stats.flatness() is None
+    assert "windows" not in "\n".join(stats.summary())
+
+
 def test_percentiles_are_nearest_rank() -> None:
     assert percentile([1.0], 0.99) == 1.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
