@@ -7,18 +7,21 @@
 #
 #   ensure_venv      .venv with the project installed (editable, dev extras)
 #   ensure_rabbitmq  RabbitMQ on 127.0.0.1:5672 unless AMQP_URL is set
-#   ensure_ferretdb  FerretDB (MongoDB wire protocol, SQLite) on 127.0.0.1:27017
-#                    unless MONGODB_URL is set
+#   ensure_mongo     mongo-java-server (MongoDB wire protocol, in memory with a
+#                    snapshot in .data/mongo/) on 127.0.0.1:27017 unless MONGODB_URL
+#                    is set; built from tools/mongo-java-server with Debian's Java 17
+#                    and Maven
 #   ensure_services  both of the above
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV_DIR="$REPO_ROOT/.venv"
-FERRETDB_SRC="$REPO_ROOT/tools/ferretdb"
-FERRETDB_BIN="$REPO_ROOT/.cache/bin/ferretdb"
-FERRETDB_DATA="$REPO_ROOT/.data/ferretdb"
-FERRETDB_LOG="$REPO_ROOT/.data/ferretdb.log"
-FERRETDB_PID="$REPO_ROOT/.data/ferretdb.pid"
-FERRETDB_ADDR="127.0.0.1:27017"
+MONGO_SRC="$REPO_ROOT/tools/mongo-java-server"
+MONGO_BUILD="$REPO_ROOT/.cache/mongo-java-server"
+MONGO_DATA="$REPO_ROOT/.data/mongo"
+MONGO_LOG="$REPO_ROOT/.data/mongo.log"
+MONGO_PID="$REPO_ROOT/.data/mongo.pid"
+MONGO_ADDR="127.0.0.1:27017"
+MONGO_HEAP="${PIZZERIA_MONGO_HEAP:-1g}"
 
 # rabbitmq-server and rabbitmqctl live in /usr/sbin on Debian.
 case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" ;; esac
@@ -117,70 +120,80 @@ ensure_rabbitmq() {
 	log "RabbitMQ is up"
 }
 
-_ferretdb_running() {
+_mongo_running() {
 	local pid
-	[[ -f "$FERRETDB_PID" ]] || return 1
-	pid="$(cat "$FERRETDB_PID")"
+	[[ -f "$MONGO_PID" ]] || return 1
+	pid="$(cat "$MONGO_PID")"
 	[[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
-		grep -q ferretdb "/proc/$pid/cmdline" 2>/dev/null
+		grep -q pizzeria.mongo.Main "/proc/$pid/cmdline" 2>/dev/null
 }
 
-build_ferretdb() {
-	if [[ -x "$FERRETDB_BIN" && -z "$(find "$FERRETDB_SRC" -type f -newer "$FERRETDB_BIN" -print -quit)" ]]; then
+# ensure_java: Java 17 and Maven from Debian, unless both are on PATH already.
+ensure_java() {
+	command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 && return 0
+	command -v apt-get >/dev/null 2>&1 || die "java and mvn not found and no apt-get; install Java 17 and Maven, or set MONGODB_URL"
+	log "installing openjdk-17-jdk-headless and maven (apt-get)"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null
+}
+
+# build_mongo: tools/mongo-java-server -> .cache/mongo-java-server (Maven Central),
+# again only when its sources changed.
+build_mongo() {
+	local jar="$MONGO_BUILD/pizzeria-mongo.jar"
+	if [[ -f "$jar" && -z "$(find "$MONGO_SRC" -type f -newer "$jar" -print -quit)" ]]; then
 		return 0
 	fi
-	local go
-	go="$(command -v go || true)"
-	[[ -n "$go" ]] || go=/usr/local/go/bin/go
-	[[ -x "$go" ]] || die "Go toolchain not found (need Go >= 1.24 on PATH or at /usr/local/go/bin/go), or set MONGODB_URL"
-	log "building FerretDB -> .cache/bin/ferretdb (first build takes a few minutes)"
-	mkdir -p "$(dirname "$FERRETDB_BIN")"
-	(
-		# Go needs a cache dir; keep it in the repo if HOME is not set.
-		[[ -n "${HOME:-}" ]] || export GOPATH="$REPO_ROOT/.cache/go" GOCACHE="$REPO_ROOT/.cache/go-build"
-		cd "$FERRETDB_SRC" && "$go" build -o "$FERRETDB_BIN.tmp" .
-	)
-	mv -f "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
+	ensure_java
+	mkdir -p "$REPO_ROOT/.cache"
+	log "building mongo-java-server -> .cache/mongo-java-server (Maven; the first build downloads for about 30 s)"
+	mvn -q -B -f "$MONGO_SRC/pom.xml" package >"$REPO_ROOT/.cache/mongo-build.log" 2>&1 || {
+		tail -n 30 "$REPO_ROOT/.cache/mongo-build.log" >&2
+		die "building tools/mongo-java-server failed (log: .cache/mongo-build.log)"
+	}
+	touch "$jar"
 }
 
-ensure_ferretdb() {
+ensure_mongo() {
 	if [[ -n "${MONGODB_URL:-}" ]]; then
-		log "MONGODB_URL is set; not managing a local FerretDB"
+		log "MONGODB_URL is set; not managing a local database"
 		return 0
 	fi
 	if port_open 127.0.0.1 27017; then
-		log "MongoDB/FerretDB is already listening on $FERRETDB_ADDR"
+		log "a MongoDB-protocol server is already listening on $MONGO_ADDR"
 		return 0
 	fi
-	if ! _ferretdb_running; then
-		build_ferretdb
-		mkdir -p "$FERRETDB_DATA"
-		rm -f "$FERRETDB_PID"
-		log "starting FerretDB on $FERRETDB_ADDR (log: .data/ferretdb.log, pid: .data/ferretdb.pid)"
+	if ! _mongo_running; then
+		build_mongo
+		mkdir -p "$MONGO_DATA"
+		rm -f "$MONGO_PID"
+		log "starting mongo-java-server on $MONGO_ADDR (data: .data/mongo/, log: .data/mongo.log)"
 		# setsid: own session, so it outlives this script and its terminal.
 		# The pid is written from inside, so it is right even if setsid forks.
 		# shellcheck disable=SC2016
-		setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$FERRETDB_PID" \
-			nohup "$FERRETDB_BIN" -listen "$FERRETDB_ADDR" -data "$FERRETDB_DATA" \
-			</dev/null >"$FERRETDB_LOG" 2>&1 &
+		setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$MONGO_PID" \
+			nohup java "-Xmx$MONGO_HEAP" \
+			-cp "$MONGO_BUILD/pizzeria-mongo.jar:$MONGO_BUILD/lib/*" pizzeria.mongo.Main \
+			--host 127.0.0.1 --port 27017 --snapshot "$MONGO_DATA/snapshot.bson" --snapshot-seconds 60 \
+			</dev/null >>"$MONGO_LOG" 2>&1 &
 	fi
-	log "waiting for FerretDB on $FERRETDB_ADDR"
-	local deadline=$((SECONDS + 60))
+	log "waiting for mongo-java-server on $MONGO_ADDR"
+	local deadline=$((SECONDS + 120))
 	until port_open 127.0.0.1 27017; do
 		# Give up at the deadline, or at once if the process has exited.
-		if ((SECONDS >= deadline)) || { [[ -s "$FERRETDB_PID" ]] && ! _ferretdb_running; }; then
-			echo "--- tail of $FERRETDB_LOG" >&2
-			tail -n 30 "$FERRETDB_LOG" >&2 || true
-			die "FerretDB did not answer on $FERRETDB_ADDR (see .data/ferretdb.log)"
+		if ((SECONDS >= deadline)) || { [[ -s "$MONGO_PID" ]] && ! _mongo_running; }; then
+			echo "--- tail of $MONGO_LOG" >&2
+			tail -n 30 "$MONGO_LOG" >&2 || true
+			die "mongo-java-server did not answer on $MONGO_ADDR (see .data/mongo.log)"
 		fi
 		sleep 1
 	done
-	log "FerretDB is up"
+	log "mongo-java-server is up"
 }
 
 ensure_services() {
 	ensure_rabbitmq
-	ensure_ferretdb
+	ensure_mongo
 }
 
 # ensure_test_vhost: the tests use a virtual host of their own on the local
