@@ -101,6 +101,8 @@ class LoadClient:
         self.commands[message_id] = command
         self._unanswered[message_id] = command
         if self._link is not None and self._link.alive:
+            # On its way: the resend loop must not send it too before the task starts.
+            command.link, command.last_sent = self._link.number, time.monotonic()
             task = asyncio.create_task(self._publish(command, self._link))
             self._tasks.append(task)
             task.add_done_callback(self._forget)
