@@ -19,8 +19,9 @@ from tests.e2e.amqp import header
 from worker.adapters.mongo.database import Document
 from worker.domain.customers import normalize_phone
 
+from .histories import order_histories
 from .load import LoadClient
-from .plans import Plan
+from .plans import CONFLICT, Plan
 
 AGGREGATES = ("orders", "customers", "menu")
 LOST_CUSTOMER_UPDATES = "customer updates lost (an order placed, its customer not updated)"
@@ -145,7 +146,7 @@ async def plan_ledger(
         (step, client.commands[step.message_id].replies[0])
         for step in sent
         if client.commands[step.message_id].replies
-        and client.commands[step.message_id].replies[0].status != step.expected_status
+        and not step.accepts(client.commands[step.message_id].replies[0].status)
     ]
     disagreeing = [
         step
@@ -172,6 +173,9 @@ async def plan_ledger(
     if missing:
         ledger.problem(f"events never published: {sorted(missing)[:10]}")
 
+    histories = order_histories(plans, orders, events, client)
+    ledger.problems += histories.problems
+
     stale = [
         order_id
         for order_id, doc in orders.items()
@@ -195,6 +199,7 @@ async def plan_ledger(
             "events published more than once (extra copies)": extra_copies,
             "aggregates first published out of version order": out_of_order,
             "events missing": len(missing),
+            **histories.details(),
             "order views behind": len(stale),
             "outboxes not empty": sum(
                 bool(doc.get("outbox")) for doc in [*orders.values(), *customers, *pizzas.values()]
@@ -211,18 +216,20 @@ def _plan_effects(
     client: LoadClient,
     without_effect: set[str],
 ) -> None:
-    """Each command sent is in its aggregate's inbox exactly once, and the aggregate's
-    version is what those commands explain."""
+    """Each command sent is in its aggregate's inbox exactly once (one that lost its race
+    with a 409: not at all), and the aggregate's version is what those commands explain."""
     inbox = Counter(entry["message_id"] for entry in (doc or {}).get("inbox", ()))
     versions = 0
     for step in plan.steps:
         if step.message_id not in client.commands:
             continue  # never sent: the plan stopped earlier
         found = inbox[step.message_id]
+        replies = client.commands[step.message_id].replies
+        lost_its_race = step.racing and bool(replies) and replies[0].status == CONFLICT
         if found:
             ledger.effects += 1
             versions += step.versions
-        else:
+        elif not lost_its_race:  # one that did is explained by the histories, or not
             without_effect.add(step.message_id)
             ledger.problem(f"{step.command} {step.message_id} has no effect")
         if found > 1:
