@@ -40,11 +40,16 @@ def scaled(count: int) -> int:
 class Underway:
     """What a fault may act on while the load runs."""
 
-    worker: WorkerSupervisor
+    workers: list[WorkerSupervisor]
     client: LoadClient
     load: "asyncio.Task[None]"
     total: int
     """Commands in the whole load."""
+
+    @property
+    def worker(self) -> WorkerSupervisor:
+        """The first (with one worker: the) worker."""
+        return self.workers[0]
 
     async def until_answered(self, share: float) -> None:
         """Until this share of the load is answered; AssertionError if it ended first,
@@ -80,20 +85,47 @@ class Scenarios:
         worker_settings: dict[str, str] | None = None,
     ) -> tuple[Ledger, WorkerSupervisor]:
         """Every plan's commands, `in_flight` plans at a time, while `fault` strikes."""
+        ledger, workers = await self.run_several(
+            name,
+            plans,
+            workers=1,
+            in_flight=in_flight,
+            fault=fault,
+            timeout=timeout,
+            worker_settings=worker_settings,
+        )
+        return ledger, workers[0]
+
+    async def run_several(
+        self,
+        name: str,
+        plans: list[Plan],
+        *,
+        workers: int,
+        in_flight: int,
+        fault: Fault,
+        timeout: float,
+        worker_settings: dict[str, str] | None = None,
+    ) -> tuple[Ledger, list[WorkerSupervisor]]:
+        """As `run`, with this many workers competing for the same queues and database.
+        A worker the fault SIGKILLed and did not start again is left down."""
         events = await self.capture(EVENTS, "#")
-        worker = await self.start_worker(worker_settings or {})
+        started = await asyncio.gather(
+            *(self.start_worker(worker_settings or {}) for _ in range(workers))
+        )
         client = await LoadClient(self.amqp_url, resend_after=RESEND_AFTER).start()
         try:
-            started = time.monotonic()
+            began = time.monotonic()
             load = asyncio.create_task(_bounded(in_flight, [plan_job(client, p) for p in plans]))
             total = sum(len(plan.steps) for plan in plans)
-            striking = asyncio.create_task(fault(Underway(worker, client, load, total)))
+            striking = asyncio.create_task(fault(Underway(started, client, load, total)))
 
             def progress() -> str:
+                runs = sum(len(worker.pids) for worker in started)
                 return (
                     f"[{name}] sent {len(client.commands)}/{total}, answered {client.answered}, "
                     f"re-sent {client.resends}, reconnects {client.reconnects}, "
-                    f"worker runs {len(worker.pids)}, {time.monotonic() - started:.0f} s"
+                    f"worker runs {runs}, {time.monotonic() - began:.0f} s"
                 )
 
             try:
@@ -105,9 +137,10 @@ class Scenarios:
                     task.cancel()
                 await asyncio.gather(load, striking, return_exceptions=True)
             self.report.say(progress() + (" (done)" if finished else " (stalled or too slow)"))
-            wall = time.monotonic() - started
+            wall = time.monotonic() - began
             waiting = await wait_for_outboxes(self.database, OUTBOX_TIMEOUT)
-            exit_code = await worker.stop()
+            up = [worker for worker in started if not worker.down]
+            exit_codes = await asyncio.gather(*(worker.stop() for worker in up))
             published = await events.drain()
             ledger = await plan_ledger(name, self.database, plans, client, published, wall)
         finally:
@@ -116,10 +149,14 @@ class Scenarios:
         ledger.details[f"documents whose outbox did not empty within {OUTBOX_TIMEOUT:.0f} s"] = (
             waiting
         )
-        ledger.details["worker runs (pids)"] = len(worker.pids)
-        ledger.details["exit code on SIGTERM at the end"] = exit_code
-        ledger.details["tracebacks in the worker's log"] = worker.log.count("Traceback")
-        return ledger, worker
+        ledger.details["worker runs (pids)"] = sum(len(worker.pids) for worker in started)
+        ledger.details["exit code on SIGTERM at the end"] = next(
+            (code for code in exit_codes if code != 0), 0
+        )
+        ledger.details["tracebacks in the worker's log"] = sum(
+            worker.log.count("Traceback") for worker in started
+        )
+        return ledger, started
 
     async def _until_done(
         self,

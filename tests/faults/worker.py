@@ -26,6 +26,7 @@ starts."""
 class _Run:
     worker: WorkerProcess
     reader: asyncio.Task[None]
+    killed: bool = False
 
 
 class WorkerSupervisor:
@@ -50,6 +51,11 @@ class WorkerSupervisor:
     @property
     def pid(self) -> int:
         return self.current.process.pid
+
+    @property
+    def down(self) -> bool:
+        """SIGKILLed and not started again."""
+        return bool(self._runs) and self._runs[-1].killed
 
     @property
     def log(self) -> str:
@@ -88,6 +94,7 @@ class WorkerSupervisor:
                 run.worker.process.kill()
         await run.worker.process.wait()
         await run.reader
+        run.killed = True
         self.kills += count
 
     async def restart(self) -> None:
