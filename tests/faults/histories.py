@@ -94,16 +94,18 @@ class Histories:
     problems: list[str] = dataclasses.field(default_factory=list)
 
     def details(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             OUT_OF_ORDER: self.out_of_order,
             NOT_REPLAYING: self.not_replaying,
             CONFLICTS: self.conflicts,
             CONFLICTS_OUTSIDE_RACES: self.conflicts_outside_races,
             CONFLICTS_UNEXPLAINED: self.conflicts_unexplained,
-            "races (commands sent at once) and their outcomes": (
-                f"{self.races} {dict(sorted(self.race_outcomes.items()))}"
-            ),
         }
+        if self.races:
+            found["races (commands sent at once) and their outcomes"] = (
+                f"{self.races} {dict(sorted(self.race_outcomes.items()))}"
+            )
+        return found
 
 
 def order_histories(
