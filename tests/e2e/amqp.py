@@ -34,6 +34,14 @@ QUERIES = "pizzeria.queries"
 EVENTS = "pizzeria.events"
 DEAD_LETTER = "pizzeria.dead-letter"
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+ALLOWED_FROM = {
+    "orders.start-cooking": {"confirmed"},
+    "orders.mark-ready": {"cooking"},
+    "orders.assign-delivery": {"ready"},
+    "orders.deliver": {"delivering"},
+    "orders.cancel": {"confirmed", "cooking", "ready", "delivering"},
+}
+"""The statuses each order command may change an order from, as the contract says."""
 
 
 class _Auto(enum.Enum):

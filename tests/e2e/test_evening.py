@@ -21,7 +21,16 @@ from typing import Any
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
-from tests.e2e.amqp import COMMANDS, QUERIES, RawClient, Reply, Watch, header, json_body
+from tests.e2e.amqp import (
+    ALLOWED_FROM,
+    COMMANDS,
+    QUERIES,
+    RawClient,
+    Reply,
+    Watch,
+    header,
+    json_body,
+)
 from tests.e2e.conftest import WorkerProcess
 from tests.e2e.relaunch import Relaunched, stop
 
@@ -44,13 +53,6 @@ NEXT_STEP = {
     "cooking": "orders.mark-ready",
     "ready": "orders.assign-delivery",
     "delivering": "orders.deliver",
-}
-ALLOWED_FROM = {
-    "orders.start-cooking": {"confirmed"},
-    "orders.mark-ready": {"cooking"},
-    "orders.assign-delivery": {"ready"},
-    "orders.deliver": {"delivering"},
-    "orders.cancel": {"confirmed", "cooking", "ready", "delivering"},
 }
 OUTCOME = {
     "orders.start-cooking": ("cooking", ["orders.cooking-started"]),

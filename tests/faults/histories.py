@@ -16,7 +16,7 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from tests.e2e.amqp import header
+from tests.e2e.amqp import ALLOWED_FROM, header
 from worker.adapters.mongo.database import Document
 
 from .load import LoadClient
@@ -40,14 +40,6 @@ STATUS_AFTER = {
     "orders.cancelled": "cancelled",
 }
 """The status an event leaves its order in (the others leave it as it was)."""
-ALLOWED_FROM = {
-    "orders.start-cooking": {"confirmed"},
-    "orders.mark-ready": {"cooking"},
-    "orders.assign-delivery": {"ready"},
-    "orders.deliver": {"delivering"},
-    "orders.cancel": {"confirmed", "cooking", "ready", "delivering"},
-}
-"""The statuses each command may change an order from, as the contract says."""
 REFUSED_IN = re.compile(r" is (\w+): cannot ")
 """Where a 409's detail names the status that refused the command."""
 OUT_OF_ORDER = "orders whose events did not arrive as 1..version (first copies)"
