@@ -123,6 +123,7 @@ class Service:
         self.mongo = connect(
             settings.mongodb_url.get_secret_value(),
             serverSelectionTimeoutMS=int(settings.mongodb_timeout_seconds * 1000),
+            timeoutMS=int(settings.mongodb_operation_timeout_seconds * 1000),
             event_listeners=[self.database_commands],
         )
         self.database_gate = DatabaseGate(lambda: self.mongo.admin.command("ping"))

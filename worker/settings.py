@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     """How old a waiting event must be before the sweep takes it."""
     mongodb_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     """How long a database call waits for a server before the database counts as down."""
+    mongodb_operation_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    """The longest any database operation may take, server selection, connecting and
+    retries included (PyMongo's `timeoutMS`). One that takes longer counts as the
+    database being down: its message waits until a ping gets through, and runs again.
+    So a server gone silent (the path to it black-holed, no reset) holds no call
+    longer than this. Every query the worker sends is served by an index; raise it for
+    a start-up that builds a new index on a large collection."""
     retry_attempts: Annotated[int, Field(ge=0, le=20)] = 5
     """Retries of a command that failed for a passing reason, before it is dead-lettered."""
     retry_base_delay: Annotated[float, Field(gt=0)] = 1.0

@@ -6,7 +6,7 @@ from typing import Any, cast
 import pytest
 from bson.errors import InvalidDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, NetworkTimeout
 
 from worker.adapters.mongo.batch import STATEMENTS, FindBatcher, InsertBatcher
 
@@ -137,6 +137,25 @@ async def test_a_failed_find_fails_its_reads_and_the_next_find_goes_again() -> N
     assert [type(f) for f in failures] == [AutoReconnect] * 2
     assert await meanwhile == stored("c")  # its own find, once the failed one ended
     assert await batcher.find("a") == stored("a")
+
+
+async def test_a_find_that_timed_out_fails_the_reads_gathered_behind_it_too() -> None:
+    """They would wait as long again on the same silent server: they go to wait for the
+    database at once, and nothing more is sent meanwhile."""
+    collection = HeldCollection("a", "b", "c")
+    collection.failure = NetworkTimeout("127.0.0.1:27017: timed out")
+    batcher = finds(collection)
+    sent = await held_on_its_way(batcher, collection, "a")
+    behind = [asyncio.ensure_future(batcher.find(i)) for i in "bc"]
+    await asyncio.sleep(0)
+
+    collection.open.set()
+    failures = await asyncio.gather(sent, *behind, return_exceptions=True)
+
+    assert [type(f) for f in failures] == [NetworkTimeout] * 3
+    assert collection.reads == [["a"]]
+    collection.failure = None
+    assert await batcher.find("b") == stored("b")  # the next call reads again
 
 
 async def test_a_cancelled_read_leaves_the_others_of_its_find_answered() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, WriteError
+from pymongo.errors import BulkWriteError, PyMongoError, WriteError
 
 from .errors import DUPLICATE_KEY
 
@@ -45,7 +45,10 @@ class _Gathering(abc.ABC, Generic[Item, Result]):
     in the same turn of the event loop); those that arrive meanwhile gather
     and go together next, so nothing waits for a batch to fill, and no call
     joins a round trip sent before it arrived. Each caller learns the
-    fate of its own item; a failure of the round trip is every caller's.
+    fate of its own item; a failure of the round trip is every caller's. One that
+    timed out (`timeoutMS`) is also the failure of the calls gathered behind it: their
+    round trip would wait as long again on the same silent server, so they go to wait
+    for the database with the others instead.
     """
 
     def __init__(self, collection: AsyncCollection[Document], name: str) -> None:
@@ -70,6 +73,9 @@ class _Gathering(abc.ABC, Generic[Item, Result]):
                 try:
                     await self._send(batch)
                 except Exception as error:  # noqa: BLE001 - it is the callers' failure
+                    if isinstance(error, PyMongoError) and error.timeout:
+                        batch += self._waiting
+                        self._waiting.clear()
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(error)
