@@ -38,7 +38,7 @@ from .entrypoints.subscribers import Subscriber
 from .observability.database import DatabaseCommands
 from .observability.http import OperatorServer
 from .observability.metrics import Metrics, MetricsBehaviour
-from .settings import Settings, mask
+from .settings import Settings, mask, with_option
 
 log = logging.getLogger("worker")
 
@@ -128,8 +128,9 @@ class Service:
         )
         self.database_gate = DatabaseGate(lambda: self.mongo.admin.command("ping"))
         self.collections = Collections.of(self.mongo[settings.mongodb_database])
+        heartbeat = str(settings.amqp_heartbeat_seconds)
         self.broker = RabbitBroker(
-            settings.amqp_url.get_secret_value(),
+            with_option(settings.amqp_url.get_secret_value(), "heartbeat", heartbeat),
             apply_types=False,
             logger=None,  # our LoggingBehaviour writes the one line per message
             graceful_timeout=settings.shutdown_timeout,

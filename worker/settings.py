@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     amqp_url: Annotated[SecretStr, Field(validation_alias=_env("AMQP_URL"))] = SecretStr(
         "amqp://guest:guest@127.0.0.1:5672/"
     )
+    amqp_heartbeat_seconds: Annotated[int, Field(ge=1, le=3600)] = 2
+    """The AMQP heartbeat the worker asks RabbitMQ for, over any `heartbeat` in AMQP_URL.
+    Both sides send one every half of it. The worker gives up on a connection that
+    brought nothing for (heartbeat + 1) x 3 seconds (aiormq's grace: 9 s at 2) and
+    reconnects; RabbitMQ closes one whose worker was silent for two to three heartbeats.
+    So a path that went silent (black-holed, no reset) is noticed within seconds, and
+    only a worker stalled for two heartbeats trips it otherwise. RabbitMQ's own default,
+    60, would leave a black-holed connection unnoticed for three minutes."""
     mongodb_url: Annotated[SecretStr, Field(validation_alias=_env("MONGODB_URL"))] = SecretStr(
         "mongodb://127.0.0.1:27017/"
     )
@@ -104,6 +112,14 @@ def _with_scheme(url: SecretStr, schemes: tuple[str, ...]) -> SecretStr:
     if parts.scheme not in schemes or not parts.hostname:
         raise ValueError(f"needs a URL such as {schemes[0]}://user:password@host/")
     return url
+
+
+def with_option(url: str, name: str, value: str) -> str:
+    """The URL with the query option `name` set to `value`, in place of any it had; the
+    rest of the URL stays as it was written."""
+    parts = urlsplit(url)
+    kept = [o for o in parts.query.split("&") if o and o.split("=", 1)[0] != name]
+    return urlunsplit(parts._replace(query="&".join([*kept, f"{name}={value}"])))
 
 
 def env_name(field: str) -> str:

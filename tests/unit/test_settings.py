@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from worker.settings import Settings, describe, mask
+from worker.bootstrap import Service
+from worker.settings import Settings, describe, env_name, mask, with_option
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UNREACHABLE_MONGODB = "mongodb://127.0.0.1:1/"
@@ -224,6 +225,49 @@ def test_a_setting_may_be_given_with_or_without_the_prefix(
     assert settings.amqp_url.get_secret_value() == "amqp://a:b@rabbit:5672/x"
     assert settings.mongodb_database == "elsewhere"
     assert "a:b@" not in repr(settings)
+
+
+@pytest.mark.usefixtures("no_environment")
+async def test_every_database_operation_is_bounded_and_the_broker_heartbeat_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AMQP_URL", "amqp://worker:s3cret@rabbit:5672/pizzeria?heartbeat=60")
+    monkeypatch.setenv("PIZZERIA_MONGODB_OPERATION_TIMEOUT_SECONDS", "7.5")
+    monkeypatch.setenv("PIZZERIA_AMQP_HEARTBEAT_SECONDS", "3")
+
+    service = Service(Settings(http_enabled=False))  # builds its clients, connects nothing
+    try:
+        assert service.mongo.options.timeout == 7.5
+        assert service.broker.specification.url == ["amqp://rabbit:5672/pizzeria?heartbeat=3"]
+    finally:
+        await service.mongo.close()
+
+
+@pytest.mark.usefixtures("no_environment")
+def test_by_default_a_database_operation_has_ten_seconds_and_the_heartbeat_is_two() -> None:
+    settings = Settings()
+
+    assert settings.mongodb_operation_timeout_seconds == 10.0
+    assert settings.amqp_heartbeat_seconds == 2
+    assert env_name("amqp_heartbeat_seconds") == "PIZZERIA_AMQP_HEARTBEAT_SECONDS"
+
+
+@pytest.mark.parametrize(
+    ("url", "with_heartbeat"),
+    [
+        ("amqp://127.0.0.1:5672/", "amqp://127.0.0.1:5672/?heartbeat=2"),
+        ("amqp://w:p%40ss@rabbit/v?heartbeat=60", "amqp://w:p%40ss@rabbit/v?heartbeat=2"),
+        (
+            "amqps://w:s@rabbit:5671/v?cafile=/etc/ca.pem&heartbeat=0&name=worker%201",
+            "amqps://w:s@rabbit:5671/v?cafile=/etc/ca.pem&name=worker%201&heartbeat=2",
+        ),
+        ("amqp://rabbit/v?heartbeats=9", "amqp://rabbit/v?heartbeats=9&heartbeat=2"),
+    ],
+)
+def test_an_option_set_in_a_url_replaces_its_namesake_and_leaves_the_rest_as_written(
+    url: str, with_heartbeat: str
+) -> None:
+    assert with_option(url, "heartbeat", "2") == with_heartbeat
 
 
 @pytest.mark.parametrize(
