@@ -1,6 +1,7 @@
 """Everything the worker sends: events, replies and dead letters."""
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,26 @@ def cloud_event_headers(entry: Mapping[str, Any]) -> dict[str, Any]:
     return headers
 
 
+class UnconfirmedError(Exception):
+    """The connection closed before the broker confirmed a publish: it may have arrived."""
+
+
+async def confirmed(publish: Awaitable[object]) -> None:
+    """Await a publish until the broker confirms it.
+
+    A connection given up for silence (no heartbeat) cancels the confirms it still
+    waits for, and the publisher meets a bare CancelledError, which would pass for its
+    own task's cancellation and end a relay or a subscriber that only handles errors.
+    It becomes UnconfirmedError; a cancellation of this task stays what it is."""
+    try:
+        await publish
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is None or task.cancelling():
+            raise
+        raise UnconfirmedError("the connection closed before the broker confirmed") from None
+
+
 class RabbitPublisher:
     """Publishes on the broker's confirmed channel; replies never ask to be returned.
 
@@ -91,7 +112,9 @@ class RabbitPublisher:
                 headers=headers,
             )
             self._counted("event")
-            await self._events.publish(message, routing_key=entry["type"], mandatory=False)
+            await confirmed(
+                self._events.publish(message, routing_key=entry["type"], mandatory=False)
+            )
 
     async def reply(
         self,
@@ -111,7 +134,9 @@ class RabbitPublisher:
             headers=headers,
         )
         self._counted("reply")
-        await self._replies.publish(message, routing_key=request.reply_to, mandatory=False)
+        await confirmed(
+            self._replies.publish(message, routing_key=request.reply_to, mandatory=False)
+        )
 
     async def dead_letter(
         self, request: AbstractIncomingMessage, context: MessageContext, reason: str, detail: str
@@ -125,7 +150,9 @@ class RabbitPublisher:
         message = _copy(request, context, extra)
         routing_key = str(message.headers[names.ORIGINAL_ROUTING_KEY_HEADER])
         self._counted("dead-letter")
-        await self._dead_letters.publish(message, routing_key=routing_key, mandatory=False)
+        await confirmed(
+            self._dead_letters.publish(message, routing_key=routing_key, mandatory=False)
+        )
 
     async def retry(
         self,
@@ -141,7 +168,7 @@ class RabbitPublisher:
         message.user_id = self._worker_user
         queue = delay_queue(names.COMMANDS_QUEUE, attempt)
         self._counted("retry")
-        await self._replies.publish(message, routing_key=queue, mandatory=False)
+        await confirmed(self._replies.publish(message, routing_key=queue, mandatory=False))
 
 
 def _copy(
