@@ -10,7 +10,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from faststream.rabbit import RabbitMessage
 
 from pizzeria_contracts import GetOrder, OperationResult, StartCooking, names
-from worker.adapters.rabbit.publishing import RabbitPublisher
+from worker.adapters.rabbit.publishing import RabbitPublisher, UnconfirmedError
 from worker.adapters.rabbit.retry import RetryPolicy
 from worker.application.authorization import AuthorizationBehaviour, Grant, Policy
 from worker.application.behaviours import ValidationBehaviour
@@ -35,6 +35,7 @@ class FakeDelivery:
     correlation_id: str | None = None
     user_id: str | None = None
     reply_to: str | None = "amq.rabbitmq.reply-to"
+    redelivered: bool = False
     acked: bool = False
 
     async def ack(self) -> None:
@@ -46,10 +47,14 @@ class RecordingPublisher:
         self.replies: list[OperationResult] = []
         self.dead_letters: list[str] = []
         self.retries: list[tuple[int, float]] = []
+        self.confirming = True
+        """False: the connection closes before any reply is confirmed."""
 
     async def reply(
         self, request: object, result: OperationResult, traceparent: str | None = None
     ) -> None:
+        if not self.confirming:
+            raise UnconfirmedError("the connection closed before the broker confirmed")
         self.replies.append(result)
 
     async def dead_letter(
@@ -297,3 +302,60 @@ def test_original_headers_on_a_first_delivery_are_not_believed(exchange: str) ->
     context = context_of(cast(AbstractIncomingMessage, delivery), WORKER)
 
     assert (context.exchange, context.name) == (exchange, names.GET_ORDER)
+
+
+# Delivered again
+
+
+def answering(calls: list[str]) -> Callable[..., Any]:
+    async def handler(request: object, context: MessageContext) -> OperationResult:
+        calls.append(context.message_id or "")
+        return OperationResult.success({"ok": True})
+
+    return handler
+
+
+async def test_a_message_delivered_again_after_it_was_answered_is_only_acknowledged() -> None:
+    """Its acknowledgement was lost with the connection: its sender has the reply."""
+    calls: list[str] = []
+    subscriber, publisher, _ = subscriber_for(answering(calls))
+    first = FakeDelivery(names.START_COOKING)
+    await deliver(subscriber, first)
+
+    again = dataclasses.replace(first, redelivered=True, acked=False)
+    await deliver(subscriber, again)
+
+    assert calls == [first.message_id]
+    assert [r.status for r in publisher.replies] == [200]
+    assert again.acked
+
+
+async def test_a_message_delivered_again_whose_reply_was_not_confirmed_is_answered() -> None:
+    calls: list[str] = []
+    subscriber, publisher, _ = subscriber_for(answering(calls))
+    first = FakeDelivery(names.START_COOKING)
+    publisher.confirming = False
+    with pytest.raises(UnconfirmedError):
+        await deliver(subscriber, first)
+    publisher.confirming = True
+
+    again = dataclasses.replace(first, redelivered=True)
+    await deliver(subscriber, again)
+
+    assert calls == [first.message_id] * 2
+    assert [r.status for r in publisher.replies] == [200]
+    assert not first.acked
+    assert again.acked
+
+
+@pytest.mark.parametrize("reply_to", ["amq.rabbitmq.reply-to", "amq.rabbitmq.reply-to.new"])
+async def test_a_command_its_client_sent_again_is_answered_again(reply_to: str) -> None:
+    """The contract: re-sending a command returns the original reply."""
+    calls: list[str] = []
+    subscriber, publisher, _ = subscriber_for(answering(calls))
+    first = FakeDelivery(names.START_COOKING)
+    await deliver(subscriber, first)
+
+    await deliver(subscriber, dataclasses.replace(first, reply_to=reply_to, acked=False))
+
+    assert [r.status for r in publisher.replies] == [200, 200]

@@ -2,7 +2,9 @@
 
 Every message is acknowledged only after its outcome is safe: the change and
 its events stored, the dead letter or the retry copy confirmed, the reply
-sent. Whatever goes wrong, the sender with a `reply_to` hears back, once.
+sent. Whatever goes wrong, the sender with a `reply_to` hears back, once: a
+message delivered again because its acknowledgement was lost with the
+connection is only acknowledged (`Settled`).
 
 Failures by kind: an unusable message is dead-lettered at once; a business
 refusal is a reply; a database that does not answer holds the message until
@@ -26,12 +28,17 @@ from ..application.mediator import Mediator, Outcome
 from ..application.settling import afterwards
 from ..observability import tracing
 from ..observability.metrics import Metrics
+from .settled import Settled
 
 log = logging.getLogger("worker.subscribers")
 
 FAILURE = OperationResult.failure(500, "The message could not be processed")
 RETRIES_EXHAUSTED = Outcome(FAILURE, dead_letter="retries-exhausted")
 QUERY_FAILED = Outcome(FAILURE, dead_letter="processing-failed")
+REPLY_UNCONFIRMED = (
+    "%s: reply not confirmed, the message stays unacknowledged and is answered again "
+    "when it comes back (its sender may get the reply twice)"
+)
 
 
 class Gate(Protocol):
@@ -93,6 +100,7 @@ class Subscriber:
         self._database = database
         self._retry = retry
         self._metrics = metrics
+        self._settled = Settled()
 
     async def __call__(self, message: RabbitMessage) -> None:
         raw = message.raw_message
@@ -112,6 +120,13 @@ class Subscriber:
                 raise
 
     async def _settle(self, raw: AbstractIncomingMessage, context: MessageContext) -> None:
+        extra = {"message_name": context.name, "message_id": context.message_id}
+        if self._settled.again(raw, context):
+            log.info(
+                "%s delivered again once settled: acknowledged only", context.name, extra=extra
+            )
+            await raw.ack()
+            return
         outcome = await self._handle(raw, context)
         if outcome is not None:
             if outcome.dead_letter:
@@ -119,7 +134,12 @@ class Subscriber:
                 await self._publisher.dead_letter(raw, context, outcome.dead_letter, detail)
                 if self._metrics:
                     self._metrics.dead_letters.labels(outcome.dead_letter).inc()
-            await self._publisher.reply(raw, outcome.result, context.traceparent)
+            try:
+                await self._publisher.reply(raw, outcome.result, context.traceparent)
+            except BaseException:
+                log.warning(REPLY_UNCONFIRMED, context.name, extra=extra)
+                raise
+        self._settled.add(raw, context)
         await raw.ack()
 
     async def _handle(
