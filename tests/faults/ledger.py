@@ -44,6 +44,8 @@ class Ledger:
     """What went wrong, one line each (capped), to read when an assertion fails."""
     message_ids: set[str] = dataclasses.field(default_factory=set)
     """Every message_id sent."""
+    answered_twice: set[str] = dataclasses.field(default_factory=set)
+    """The message_ids answered more than once."""
 
     def lines(self) -> list[str]:
         head = (
@@ -154,6 +156,9 @@ async def plan_ledger(
         if len({reply.status for reply in client.commands[step.message_id].replies}) > 1
     ]
     ledger.replies = ledger.sent - len(unanswered)
+    ledger.answered_twice = {
+        step.message_id for step in sent if len(client.commands[step.message_id].replies) > 1
+    }
     ledger.lost = len(without_effect | unanswered)
     for step, reply in wrong[:10]:
         ledger.problem(f"{step.command} {step.message_id}: {reply.status} {reply.body}")

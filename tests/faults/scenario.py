@@ -6,6 +6,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -83,8 +84,12 @@ class Scenarios:
         fault: Fault,
         timeout: float,
         worker_settings: dict[str, str] | None = None,
+        spacing: float = 0.0,
+        burst: int = 0,
     ) -> tuple[Ledger, WorkerSupervisor]:
-        """Every plan's commands, `in_flight` plans at a time, while `fault` strikes."""
+        """Every plan's commands, `in_flight` plans at a time, while `fault` strikes; with
+        `spacing`, the plans after the first `burst` start one every so many seconds, so
+        new commands keep coming at that pace whatever the worker answers."""
         ledger, workers = await self.run_several(
             name,
             plans,
@@ -93,6 +98,8 @@ class Scenarios:
             fault=fault,
             timeout=timeout,
             worker_settings=worker_settings,
+            spacing=spacing,
+            burst=burst,
         )
         return ledger, workers[0]
 
@@ -106,6 +113,8 @@ class Scenarios:
         fault: Fault,
         timeout: float,
         worker_settings: dict[str, str] | None = None,
+        spacing: float = 0.0,
+        burst: int = 0,
     ) -> tuple[Ledger, list[WorkerSupervisor]]:
         """As `run`, with this many workers competing for the same queues and database.
         A worker the fault SIGKILLed and did not start again is left down."""
@@ -116,7 +125,8 @@ class Scenarios:
         client = await LoadClient(self.amqp_url, resend_after=RESEND_AFTER).start()
         try:
             began = time.monotonic()
-            load = asyncio.create_task(_bounded(in_flight, [plan_job(client, p) for p in plans]))
+            jobs = [plan_job(client, p) for p in plans]
+            load = asyncio.create_task(_bounded(in_flight, jobs, spacing, burst))
             total = sum(len(plan.steps) for plan in plans)
             striking = asyncio.create_task(fault(Underway(started, client, load, total)))
 
@@ -188,28 +198,61 @@ class Scenarios:
         return True
 
 
+@dataclasses.dataclass
+class During:
+    """What the load did while an outage lasted."""
+
+    sent: int = 0
+    answered: int = 0
+    started: float = 0.0
+    """When it began (time.time(), to set beside the worker's log)."""
+    ended: float = 0.0
+
+
 def outage(
     name: str,
     report: Reporter,
-    stopped: Callable[[], contextlib.AbstractAsyncContextManager[None]],
+    stopped: Callable[[], contextlib.AbstractAsyncContextManager[object]],
     *,
     after: float,
     down_for: float,
+    during: During | None = None,
 ) -> Fault:
     """Once the share `after` of the load is answered, a service stopped for `down_for`
     seconds: placed by progress, not by time, so that it strikes under load however
-    fast the servers are."""
+    fast the servers are. `during` learns what the load did meanwhile."""
+    during = During() if during is None else during
 
     async def fault(run: Underway) -> None:
         await run.until_answered(after)
         started = time.monotonic()
         report.say(f"[{name}] stopping it")
+        sent, answered = len(run.client.commands), run.client.answered
+        during.started = time.time()
         async with stopped():
             await asyncio.sleep(down_for)
+            during.ended = time.time()
+            during.sent = len(run.client.commands) - sent
+            during.answered = run.client.answered - answered
             report.say(f"[{name}] starting it again")
         report.say(f"[{name}] back after {time.monotonic() - started:.1f} s")
 
     return fault
+
+
+def logged_after(log: str, marker: str, since: float) -> float | None:
+    """When (time.time()) the worker first logged a line holding `marker`, at `since` or
+    later; None if it did not."""
+    for line in log.splitlines():
+        if marker not in line:
+            continue
+        try:
+            at = datetime.fromisoformat(line.split(" ", 1)[0]).timestamp()
+        except ValueError:
+            continue  # a traceback's line
+        if at >= since:
+            return at
+    return None
 
 
 def assert_nothing_lost_nor_done_twice(ledger: Ledger, log: str) -> None:
@@ -225,12 +268,16 @@ def assert_nothing_lost_nor_done_twice(ledger: Ledger, log: str) -> None:
     assert ledger.details["exit code on SIGTERM at the end"] == 0, summary + "\n" + log[-5000:]
 
 
-async def _bounded(limit: int, jobs: list[Callable[[], Awaitable[None]]]) -> None:
-    """Run the jobs, at most `limit` at a time, in the order given."""
+async def _bounded(
+    limit: int, jobs: list[Callable[[], Awaitable[None]]], spacing: float = 0.0, burst: int = 0
+) -> None:
+    """Run the jobs, at most `limit` at a time, in the order given; those after the first
+    `burst` start no sooner than `spacing` seconds after the one before."""
     semaphore = asyncio.Semaphore(limit)
 
-    async def one(job: Callable[[], Awaitable[None]]) -> None:
+    async def one(index: int, job: Callable[[], Awaitable[None]]) -> None:
+        await asyncio.sleep(max(0, index - burst) * spacing)
         async with semaphore:
             await job()
 
-    await asyncio.gather(*(one(job) for job in jobs))
+    await asyncio.gather(*(one(index, job) for index, job in enumerate(jobs)))
