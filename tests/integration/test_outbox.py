@@ -368,8 +368,8 @@ class MovedMeanwhile(Projection):
         self.__dict__["to"] = to  # frozen dataclass: set once, before use
         return self
 
-    async def _versions(self, ids: list[Any]) -> dict[Any, int]:
-        held = await super()._versions(ids)
+    async def versions(self, ids: list[Any]) -> dict[Any, int]:
+        held = await super().versions(ids)
         if (to := self.__dict__.pop("to", None)) is not None:
             await self.views.update_one({"_id": ids[0]}, {"$set": {"version": to}})
         return held
@@ -390,3 +390,32 @@ async def test_a_view_moved_meanwhile_ends_at_the_newest_version(
     view = await stores.collections.order_views.find_one({"_id": order_id})
     assert view is not None
     assert view["version"] == final
+
+
+async def test_events_another_relay_published_are_not_published_again(stores: Stores) -> None:
+    """Another worker placed the order and published its events, and has not cleared
+    them yet: a relay here that stores the next change publishes only the new event,
+    since the order's view says which versions went out."""
+    order = await placed_and_left_uncleared(stores, with_view=True)
+    before = list(stores.published.entries)
+    relay = OutboxRelay(
+        stores.published, projections(stores, True), stores.collections.outbox_relayed
+    )
+    running = asyncio.create_task(relay.run())
+    try:
+        orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
+        loaded = await orders.load(order.id)
+        assert loaded is not None
+        loaded.aggregate.start_cooking(utc_now())
+        await orders.update(loaded.aggregate, receipt_for(loaded.aggregate))
+        await relay.drain()
+    finally:
+        running.cancel()
+
+    assert stores.published.entries[: len(before)] == before
+    assert [(e["type"], e["version"]) for e in stores.published.entries[len(before) :]] == [
+        ("orders.cooking-started", 3)
+    ]
+    view = await stores.collections.order_views.find_one({"_id": order.id})
+    assert view is not None
+    assert (view["status"], view["version"]) == ("cooking", 3)

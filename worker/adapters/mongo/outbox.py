@@ -53,24 +53,29 @@ class Projection:
     views: AsyncCollection[Document]
     shape: Callable[[Mapping[str, Any]], Document] = state_of
 
-    async def apply(self, docs: list[Mapping[str, Any]]) -> None:
+    async def apply(
+        self, docs: list[Mapping[str, Any]], shown: Mapping[Any, int] | None = None
+    ) -> None:
         """Insert the views of new aggregates in one command; bring the others, and any
-        new one whose view is there already (relayed before), up to their version."""
+        new one whose view is there already (relayed before), up to their version.
+        `shown`: the versions of their views as just read, if the caller read them."""
         fresh: list[Document] = []
         moved: list[Document] = []
         for doc in docs:
-            created = any(entry["version"] == 1 for entry in doc["outbox"])
-            (fresh if created else moved).append(self.shape(doc))
+            (fresh if created(doc) else moved).append(self.shape(doc))
         moved += await insert_new(self.views, fresh)
         for chunk in chunks(moved):
-            await self._move(chunk)
+            await self._move(chunk, shown or {})
 
-    async def _move(self, views: list[Document]) -> None:
-        """Newest version wins: each view is read, then replaced only at the version read
-        (an equality the `versioned` index serves on every back end); one that moved
-        meanwhile is read again, until it is at its version or beyond."""
+    async def _move(self, views: list[Document], shown: Mapping[Any, int]) -> None:
+        """Newest version wins: each view is read (unless `shown` has them all), then
+        replaced only at the version read (an equality the `versioned` index serves on
+        every back end); one that moved meanwhile is read again, until it is at its
+        version or beyond."""
         while views:
-            held = await self._versions([view["_id"] for view in views])
+            ids = [view["_id"] for view in views]
+            held = shown if all(i in shown for i in ids) else await self.versions(ids)
+            shown = {}
             behind = [
                 view for view in views if held.get(view["_id"], view["version"]) < view["version"]
             ]
@@ -88,7 +93,8 @@ class Projection:
             )
             views = behind if result.matched_count < len(behind) else []
 
-    async def _versions(self, ids: list[Any]) -> dict[Any, int]:
+    async def versions(self, ids: list[Any]) -> dict[Any, int]:
+        """The version each of these aggregates' views shows, for those that have one."""
         found = self.views.find({"_id": {"$in": ids}}, {"version": 1})
         return {view["_id"]: view.get("version", 0) for view in await found.to_list()}
 
@@ -99,7 +105,7 @@ class Projection:
         versions = {doc["_id"]: doc["version"] for doc in docs}
         found: set[Any] = set()
         for chunk in chunks(list(versions), RECORDS_PER_LOOKUP):
-            held = await self._versions(chunk)
+            held = await self.versions(chunk)
             found.update(doc_id for doc_id, version in held.items() if version >= versions[doc_id])
         return found
 
@@ -425,7 +431,10 @@ class OutboxRelay:
 
     async def _flush(self, batch: list[_Pending]) -> list[_Pending]:
         """Publish, then project; returns what was published and projected."""
-        published = await asyncio.gather(*(self._publish_all(p.key, p.doc) for p in batch))
+        shown = await self._shown(batch)
+        published = await asyncio.gather(
+            *(self._publish_all(p.key, p.doc, shown.get(p.key, 0)) for p in batch)
+        )
         by_collection: dict[str, list[_Pending]] = {}
         for pending, ok in zip(batch, published, strict=True):
             if ok:
@@ -435,15 +444,38 @@ class OutboxRelay:
             projection = self._projections.get(name)
             try:
                 if projection is not None:
-                    await projection.apply([p.doc for p in group])
+                    views = {key[1]: version for key, version in shown.items() if key[0] == name}
+                    await projection.apply([p.doc for p in group], views)
             except PyMongoError as error:
                 log.warning("read model of %s not updated, the sweep will retry: %r", name, error)
                 continue
             done += group
         return done
 
-    async def _publish_all(self, key: tuple[str, Any], doc: Mapping[str, Any]) -> bool:
-        recorded = self.recorded_version(*key)
+    async def _shown(self, batch: list[_Pending]) -> dict[tuple[str, Any], int]:
+        """The versions the read models show of this batch's documents: a view is
+        projected only once its events are published, so what it shows went out, if not
+        by this worker then by another that has not cleared it yet (a new order's first
+        events too, when another worker placed it). Read before publishing, one `$in` a
+        collection, and handed to the projection, which reads them otherwise; none is
+        known when they cannot be read."""
+        shown: dict[tuple[str, Any], int] = {}
+        for name, projection in self._projections.items():
+            ids = [p.doc["_id"] for p in batch if p.collection.name == name]
+            if not ids:
+                continue
+            try:
+                held = await projection.versions(ids)
+            except PyMongoError as error:
+                log.warning("views of %s not read, publishing all that waits: %r", name, error)
+                continue
+            shown.update({(name, doc_id): version for doc_id, version in held.items()})
+        return shown
+
+    async def _publish_all(
+        self, key: tuple[str, Any], doc: Mapping[str, Any], shown: int = 0
+    ) -> bool:
+        recorded = max(self.recorded_version(*key), shown)
         try:
             for entry in doc["outbox"]:
                 if entry["version"] <= recorded or entry["id"] in self._published:
@@ -479,6 +511,11 @@ class OutboxRelay:
             else:
                 drop = {"_id": {"$in": [_record_id(r.key, r.version) for r in group]}}
             await self._relayed.delete_many(drop)
+
+
+def created(doc: Mapping[str, Any]) -> bool:
+    """Whether this document's outbox holds its aggregate's first event."""
+    return any(entry["version"] == 1 for entry in doc["outbox"])
 
 
 def _waiting() -> Document:
