@@ -41,35 +41,23 @@ STOPPED_BY_SIGTERM = 143
 Doc = dict[str, Any]
 
 
-def _stale(jar: Path) -> bool:
-    return not jar.exists() or any(
-        path.stat().st_mtime > jar.stat().st_mtime for path in SOURCES.rglob("*") if path.is_file()
-    )
-
-
 @pytest.fixture(scope="module")
 def launcher() -> list[str]:
-    """The command that runs the launcher, built first if need be."""
-    java, mvn = shutil.which("java"), shutil.which("mvn")
+    """The command that runs the launcher, built first by scripts/lib.sh if need be."""
+    java = shutil.which("java")
     if java is None:
         pytest.skip("java is not installed (scripts/lib.sh ensure_java installs it)")
-    if _stale(JAR):
-        if mvn is None:
-            pytest.skip("the launcher is not built and mvn is not installed")
-        # Offline first: a cached build needs no network; fall back to Maven Central.
-        for offline in (["-o"], []):
-            build = subprocess.run(
-                [mvn, "-q", "-B", *offline, "-f", str(SOURCES / "pom.xml"), "package"],
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-            if build.returncode == 0:
-                break
-        else:
-            pytest.fail(f"building {SOURCES} failed:\n{(build.stdout + build.stderr)[-3000:]}")
-        JAR.touch()
+    build = subprocess.run(
+        ["bash", "-c", "source scripts/lib.sh && build_mongo"],
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if build.returncode != 0:
+        pytest.fail(f"building {SOURCES} failed:\n{(build.stdout + build.stderr)[-3000:]}")
     return [java, "-Xmx256m", "-cp", f"{JAR}:{BUILD}/lib/*", "pizzeria.mongo.Main"]
 
 
@@ -118,6 +106,8 @@ async def launch(launcher: list[str], snapshot: Path, *options: str) -> Server:
     """The launcher, running; its stderr goes to a file next to the snapshot's directory."""
     port = free_port()
     log = snapshot.parent.parent / f"server-{uuid.uuid4().hex[:8]}.log"
+    if "--snapshot-seconds" not in options:  # none but the final one, unless asked for
+        options = (*options, "--snapshot-seconds", "86400")
     with log.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
             *launcher,

@@ -105,8 +105,8 @@ final class SnapshotBackend extends MemoryBackend {
             if (!written) {
                 return null;
             }
+            SnapshotFile.Writer out = new SnapshotFile.Writer(file);  // may fail: still written
             written = false;
-            SnapshotFile.Writer out = new SnapshotFile.Writer(file);
             try {
                 dumpTo(out);
                 out.finish();
