@@ -1,8 +1,9 @@
 """How a failed database call is classified: an outage waits for the database, a passing
 conflict is retried, anything else is the handler's failure.
 
-A time limit that ran out (`timeoutMS`) is an outage, whichever way PyMongo says so: the
-server did not answer in time, exactly as when it cannot be reached."""
+A time limit that ran out on the client (`timeoutMS`) is an outage: the server did not
+answer in time, exactly as when it cannot be reached. One in the server's own reply is a
+passing failure: the server answered."""
 
 import pytest
 from pymongo.errors import (
@@ -44,11 +45,6 @@ async def fails_with(error: PyMongoError) -> BaseException:
             "trip time:0.00200",
             MAX_TIME_MS_EXPIRED,
         ),
-        OperationFailure("operation exceeded time limit", MAX_TIME_MS_EXPIRED),
-        WTimeoutError("waiting for replication timed out", 64, {"errInfo": {"wtimeout": True}}),
-        WriteConcernError("waiting for replication timed out", MAX_TIME_MS_EXPIRED),
-        BulkWriteError({"writeErrors": [{"index": 0, "code": MAX_TIME_MS_EXPIRED}]}),
-        WriteError("operation exceeded time limit", MAX_TIME_MS_EXPIRED),
         ServerSelectionTimeoutError("No servers found yet, Timeout: 5.0s"),
         WaitQueueTimeoutError("timed out while checking out a connection from the pool"),
         AutoReconnect("connection refused"),
@@ -62,6 +58,31 @@ async def test_a_call_that_timed_out_or_found_no_server_is_a_database_outage(
 
     assert isinstance(raised, DatabaseUnavailableError)
     assert str(raised) == f"load: {type(error).__name__}"
+
+
+SERVER_SAID = {"ok": 0, "code": MAX_TIME_MS_EXPIRED, "codeName": "MaxTimeMSExpired"}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ExecutionTimeout("operation exceeded time limit", MAX_TIME_MS_EXPIRED, SERVER_SAID),
+        WTimeoutError("waiting for replication timed out", 64, {"errInfo": {"wtimeout": True}}),
+        WriteConcernError("waiting for replication timed out", MAX_TIME_MS_EXPIRED, SERVER_SAID),
+        BulkWriteError({"writeErrors": [{"index": 0, "code": MAX_TIME_MS_EXPIRED}]}),
+        WriteError("operation exceeded time limit", MAX_TIME_MS_EXPIRED, SERVER_SAID),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+async def test_a_time_limit_the_server_answered_with_is_retried_not_waited_for(
+    error: PyMongoError,
+) -> None:
+    """The database answered: waiting for a ping would run the same slow operation again
+    at once, forever; retried after a delay, it is dead-lettered in the end."""
+    raised = await fails_with(error)
+
+    assert isinstance(raised, TransientError)
+    assert not isinstance(raised, DatabaseUnavailableError)
 
 
 async def test_a_write_conflict_is_a_passing_failure_but_no_outage() -> None:

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, PyMongoError, WriteError
+from pymongo.errors import BulkWriteError, WriteError
 
-from .errors import DUPLICATE_KEY
+from .errors import DUPLICATE_KEY, went_silent
 
 Document = dict[str, Any]
 T = TypeVar("T")
@@ -46,9 +46,9 @@ class _Gathering(abc.ABC, Generic[Item, Result]):
     and go together next, so nothing waits for a batch to fill, and no call
     joins a round trip sent before it arrived. Each caller learns the
     fate of its own item; a failure of the round trip is every caller's. One that
-    timed out (`timeoutMS`) is also the failure of the calls gathered behind it: their
-    round trip would wait as long again on the same silent server, so they go to wait
-    for the database with the others instead.
+    found the database silent (`went_silent`: no answer within `timeoutMS`) is also the
+    failure of the calls gathered behind it: their round trip would wait as long again,
+    so they go to wait for the database with the others instead.
     """
 
     def __init__(self, collection: AsyncCollection[Document], name: str) -> None:
@@ -73,7 +73,7 @@ class _Gathering(abc.ABC, Generic[Item, Result]):
                 try:
                     await self._send(batch)
                 except Exception as error:  # noqa: BLE001 - it is the callers' failure
-                    if isinstance(error, PyMongoError) and error.timeout:
+                    if went_silent(error):
                         batch += self._waiting
                         self._waiting.clear()
                     for _, future in batch:

@@ -19,23 +19,40 @@ _TRANSIENT_CODES = {
 
 
 def is_transient(error: PyMongoError) -> bool:
+    """A passing failure the server reported: tried again after a delay, then dead-lettered.
+    A time limit the server itself enforced is one: the server answered, and waiting for
+    it to answer again would run the same slow operation forever."""
     if isinstance(error, OperationFailure):
-        return error.code in _TRANSIENT_CODES or error.has_error_label("TransientTransactionError")
+        return (
+            error.code in _TRANSIENT_CODES
+            or error.has_error_label("TransientTransactionError")
+            or error.timeout
+        )
     return False
 
 
 def is_outage(error: BaseException) -> bool:
     """The database did not answer: out of reach, or not within the client's `timeoutMS`.
 
-    PyMongo says a time limit ran out in several ways, all with `timeout` true: a socket
-    read that waited too long (NetworkTimeout), an operation it did not even send for
-    lack of time left or that the server stopped at its `maxTimeMS` (ExecutionTimeout,
-    code 50), no server or connection in time, a write concern or a bulk write's
-    statement timed out. Whether a write took effect is then unknown, as when a
-    connection drops; running the message again is safe, it is idempotent."""
-    return isinstance(error, ConnectionFailure) or (
-        isinstance(error, PyMongoError) and error.timeout
-    )
+    PyMongo says so in several ways: a socket read that waited too long (NetworkTimeout),
+    no server or connection in time, or an operation it did not even send because too
+    little of its time was left (ExecutionTimeout with no server reply). Whether a write
+    took effect is then unknown, as when a connection drops; running the message again
+    is safe, it is idempotent. A time limit in the server's own reply is not an outage
+    (`is_transient`)."""
+    if isinstance(error, ConnectionFailure):
+        return True
+    return isinstance(error, PyMongoError) and error.timeout and not _answered(error)
+
+
+def went_silent(error: BaseException) -> bool:
+    """An outage in which the database did not answer in time (rather than refusing a
+    connection at once): whatever else is sent to it meanwhile waits as long."""
+    return is_outage(error) and isinstance(error, PyMongoError) and error.timeout
+
+
+def _answered(error: PyMongoError) -> bool:
+    return isinstance(error, OperationFailure) and error.details is not None
 
 
 @asynccontextmanager
