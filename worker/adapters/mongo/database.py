@@ -4,6 +4,7 @@ import dataclasses
 import logging
 from typing import Any
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -43,7 +44,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("removed", ASCENDING)], name="on_offer"),
         IndexModel([("outbox.at", ASCENDING)], name="outbox_at"),
     ],
-    "outbox_relayed": [IndexModel([("document", ASCENDING)], name="by_document")],
+    "outbox_relayed": [
+        IndexModel([("document", ASCENDING), ("version", ASCENDING)], name="by_document")
+    ],
 }
 """Every filter and sort the worker sends is served by one of these."""
 
@@ -73,18 +76,29 @@ class Collections:
 _CHANGED_INDEX = {85, 86}  # IndexOptionsConflict, IndexKeySpecsConflict
 
 
+INDEX_BUILD_SECONDS = 3600.0
+"""How long start-up waits for the indexes, in place of the client's `timeoutMS`: the
+first start after an upgrade builds a new index over every document stored, and a
+limit meant for one message would make every start fail the same way."""
+
+
 async def create_indexes(database: AsyncDatabase[Document]) -> None:
     """Idempotent: an index that exists already is left as it is, and one whose
     definition changed under the same name is built again."""
-    for name, indexes in INDEXES.items():
-        collection = database[name]
-        for index in indexes:
-            # One index a call, so that one whose definition changed is rebuilt alone.
-            try:
-                await collection.create_indexes([index])
-            except OperationFailure as error:
-                if error.code not in _CHANGED_INDEX:
-                    raise
-                log.warning("index %s.%s changed: building it again", name, index.document["name"])
-                await collection.drop_index(index.document["name"])
-                await collection.create_indexes([index])
+    with pymongo.timeout(INDEX_BUILD_SECONDS):
+        for name, indexes in INDEXES.items():
+            for index in indexes:
+                await _create(database[name], index)
+
+
+async def _create(collection: AsyncCollection[Document], index: IndexModel) -> None:
+    # One index a call, so that one whose definition changed is rebuilt alone.
+    try:
+        await collection.create_indexes([index])
+    except OperationFailure as error:
+        if error.code not in _CHANGED_INDEX:
+            raise
+        name = index.document["name"]
+        log.warning("index %s.%s changed: building it again", collection.name, name)
+        await collection.drop_index(name)
+        await collection.create_indexes([index])
