@@ -8,7 +8,7 @@ import pytest
 
 from pizzeria_contracts import OperationResult
 from worker.adapters.mongo.documents import OrderCodec
-from worker.adapters.mongo.outbox import OutboxRelay, Projection
+from worker.adapters.mongo.outbox import OutboxRelay, Projection, _Recorded
 from worker.adapters.mongo.store import MongoAggregateStore
 from worker.application.settling import afterwards
 from worker.application.wire import order_view
@@ -419,3 +419,29 @@ async def test_events_another_relay_published_are_not_published_again(stores: St
     view = await stores.collections.order_views.find_one({"_id": order.id})
     assert view is not None
     assert (view["status"], view["version"]) == ("cooking", 3)
+
+
+async def test_clearing_an_outbox_keeps_the_record_of_a_version_recorded_meanwhile(
+    stores: Stores,
+) -> None:
+    """Another worker may store and record a newer version between this relay's clearing
+    of an outbox and its dropping of the records: the newer record stays, so no sweep
+    publishes that version's events again."""
+    relayed = stores.collections.outbox_relayed
+    relay = OutboxRelay(stores.published, {}, relayed, lull=3600)
+    running = asyncio.create_task(relay.run())
+    order = new_order()
+    name = stores.collections.orders.name
+    try:
+        orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
+        await orders.create(order, receipt_for(order, 201))
+        await relay.drain()
+        newer = {"_id": f"{name}/{order.id}/3", "document": f"{name}/{order.id}", "version": 3}
+        await relayed.insert_one({**newer, "at": utc_now()})
+
+        await relay._clear([_Recorded(stores.collections.orders, order.id, 2)])
+    finally:
+        running.cancel()
+
+    assert [record["_id"] for record in await relayed.find({}).to_list()] == [newer["_id"]]
+    assert (await stores.collections.orders.find_one({"_id": order.id}) or {})["outbox"] == []

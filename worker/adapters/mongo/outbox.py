@@ -497,7 +497,7 @@ class OutboxRelay:
         for one in recorded:
             by_collection.setdefault(one.collection.name, []).append(one)
         for name, group in by_collection.items():
-            result = await group[0].collection.bulk_write(
+            await group[0].collection.bulk_write(
                 [
                     UpdateOne({"_id": r.doc_id, "version": r.version}, {"$set": {"outbox": []}})
                     for r in group
@@ -506,11 +506,16 @@ class OutboxRelay:
             )
             if name in self._projections:
                 continue  # recorded by the read model, which stays
-            if result.matched_count == len(group):  # no newer version was recorded meanwhile
-                drop: Document = {"document": {"$in": [_document(r.key) for r in group]}}
-            else:
-                drop = {"_id": {"$in": [_record_id(r.key, r.version) for r in group]}}
-            await self._relayed.delete_many(drop)
+            # The records of these versions and older ones, cleared or moved on from: a
+            # newer version may have been stored and recorded meanwhile, and its stays.
+            await self._relayed.delete_many(
+                {
+                    "$or": [
+                        {"document": _document(r.key), "version": {"$lte": r.version}}
+                        for r in group
+                    ]
+                }
+            )
 
 
 def created(doc: Mapping[str, Any]) -> bool:
@@ -541,6 +546,7 @@ def _record(key: tuple[str, Any], doc: Mapping[str, Any]) -> Document:
     return {
         "_id": _record_id(key, doc["version"]),
         "document": _document(key),
+        "version": doc["version"],
         "at": datetime.now(UTC),
     }
 
