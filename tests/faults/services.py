@@ -152,7 +152,7 @@ class LocalDatabase:
                 continue
             if "pizzeria.mongo.Main" not in argv or "--snapshot" not in argv:
                 continue
-            if argv[argv.index("--port") + 1 :][:1] != [str(DATABASE_PORT)]:
+            if "--port" not in argv or argv[argv.index("--port") + 1 :][:1] != [str(DATABASE_PORT)]:
                 continue
             pid_file = Path(cwd, ".data", "mongo.pid")
             log = out if out.startswith("/") and Path(out).is_file() else None
@@ -164,7 +164,7 @@ class LocalDatabase:
         """SIGTERM on entry; on exit (also after a failure) started as scripts/lib.sh does."""
         try:
             os.kill(self.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60  # its final snapshot, as scripts/stop waits
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
                 if not _alive(self.pid):

@@ -38,6 +38,9 @@ throughout the hole."""
 HOLE_AFTER = 0.1
 """The share of the load answered when the hole opens: within the first orders."""
 HOLE_FOR = 15.0
+NOTICE_WITHIN = 12.0
+"""aiormq gives up after (heartbeat + 1) x 3 s of silence, 9 s at the worker's 2 s
+heartbeat (the README says so); the rest is slack for a busy machine."""
 LOAD_TIMEOUT = 150.0
 NOTICED = "was stuck"
 """aiormq's warning when a connection brought nothing for its heartbeat's grace."""
@@ -101,6 +104,6 @@ async def test_a_black_holed_broker_connection_is_noticed_and_nothing_is_lost_or
     assert not dead, summary
     assert during.sent > 0, "no command was sent during the hole: " + summary
     assert noticed is not None, summary
-    assert noticed - during.started < HOLE_FOR, summary
+    assert noticed - during.started < NOTICE_WITHIN, summary
     assert ledger.answered_twice <= unconfirmed, summary
     assert_nothing_lost_nor_done_twice(ledger, worker.log)
