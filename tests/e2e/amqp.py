@@ -42,6 +42,15 @@ ALLOWED_FROM = {
     "orders.cancel": {"confirmed", "cooking", "ready", "delivering"},
 }
 """The statuses each order command may change an order from, as the contract says."""
+STATUS_AFTER = {
+    "orders.confirmed": "confirmed",
+    "orders.cooking-started": "cooking",
+    "orders.ready": "ready",
+    "orders.out-for-delivery": "delivering",
+    "orders.delivered": "delivered",
+    "orders.cancelled": "cancelled",
+}
+"""The status an event leaves its order in (the others leave it as it was)."""
 
 
 class _Auto(enum.Enum):

@@ -16,7 +16,7 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from tests.e2e.amqp import ALLOWED_FROM, header
+from tests.e2e.amqp import ALLOWED_FROM, STATUS_AFTER, header
 from worker.adapters.mongo.database import Document
 
 from .load import LoadClient
@@ -31,15 +31,6 @@ EVENTS_OF = {
     "orders.cancel": ("orders.cancelled",),
 }
 """The events each command raises, in order."""
-STATUS_AFTER = {
-    "orders.confirmed": "confirmed",
-    "orders.cooking-started": "cooking",
-    "orders.ready": "ready",
-    "orders.out-for-delivery": "delivering",
-    "orders.delivered": "delivered",
-    "orders.cancelled": "cancelled",
-}
-"""The status an event leaves its order in (the others leave it as it was)."""
 REFUSED_IN = re.compile(r" is (\w+): cannot ")
 """Where a 409's detail names the status that refused the command."""
 OUT_OF_ORDER = "orders whose events did not arrive as 1..version (first copies)"

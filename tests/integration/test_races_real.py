@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from pizzeria_contracts import names
+from tests.e2e.amqp import STATUS_AFTER
 from worker.adapters.mongo.database import Collections, Document, connect
 from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from worker.application.errors import ConcurrencyError
@@ -34,12 +35,6 @@ pytestmark = pytest.mark.integration
 ROUNDS = 8
 WAIT = 10.0
 """Longest a racer waits for its rival before the test fails rather than hangs."""
-STATUS_AFTER = {
-    "orders.confirmed": "confirmed",
-    "orders.cooking-started": "cooking",
-    "orders.ready": "ready",
-    "orders.out-for-delivery": "delivering",
-}
 Point = Literal["read", "write"]
 
 
