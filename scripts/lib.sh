@@ -154,11 +154,29 @@ build_mongo() {
 	touch "$jar"
 }
 
+# _retire_ferretdb: the FerretDB that earlier versions of these scripts started, if it
+# still runs, would answer on the database's port instead of mongo-java-server.
+_retire_ferretdb() {
+	local pid_file="$REPO_ROOT/.data/ferretdb.pid" pid i
+	[[ -f "$pid_file" ]] || return 0
+	pid="$(cat "$pid_file")"
+	if [[ "$pid" =~ ^[0-9]+$ ]] && grep -q ferretdb "/proc/$pid/cmdline" 2>/dev/null; then
+		log "stopping the FerretDB an earlier version started (pid $pid); its data stays in .data/ferretdb/ and is not carried over"
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 40; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.25
+		done
+	fi
+	rm -f "$pid_file"
+}
+
 ensure_mongo() {
 	if [[ -n "${MONGODB_URL:-}" ]]; then
 		log "MONGODB_URL is set; not managing a local database"
 		return 0
 	fi
+	_retire_ferretdb
 	if port_open 127.0.0.1 27017; then
 		log "a MongoDB-protocol server is already listening on $MONGO_ADDR"
 		return 0
