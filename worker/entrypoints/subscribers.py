@@ -136,7 +136,7 @@ class Subscriber:
                     self._metrics.dead_letters.labels(outcome.dead_letter).inc()
             try:
                 await self._publisher.reply(raw, outcome.result, context.traceparent)
-            except Exception:  # not a cancellation: that one leaves no reply behind
+            except BaseException:  # a cancellation too: the reply may have gone out
                 log.warning(REPLY_UNCONFIRMED, context.name, extra=extra)
                 raise
         self._settled.add(raw, context)
