@@ -13,8 +13,17 @@ import pytest
 
 from tests.e2e.amqp import DEAD_LETTER
 
+from .blackhole import (
+    HOLE_AFTER,
+    HOLE_FOR,
+    LOAD_TIMEOUT,
+    ORDERS,
+    dead_of,
+    hole_details,
+    load_options,
+    plans,
+)
 from .harness import MakeCapture, Reporter
-from .plans import plan_orders
 from .proxy import proxy_to, through
 from .scenario import (
     During,
@@ -22,26 +31,14 @@ from .scenario import (
     assert_nothing_lost_nor_done_twice,
     logged_after,
     outage,
-    scaled,
 )
 from .services import RABBITMQ_PORT
 
 pytestmark = pytest.mark.faults
 
-ORDERS = scaled(280)  # x 5 commands
-PHONES = 20
-BURST = scaled(80)
-"""Orders placed at once: when the hole opens, the worker has its prefetch in flight."""
-SPACING = 0.1
-"""Then a new order every 0.1 s, whatever the worker answers: commands keep coming
-throughout the hole."""
-HOLE_AFTER = 0.1
-"""The share of the load answered when the hole opens: within the first orders."""
-HOLE_FOR = 15.0
 NOTICE_WITHIN = 12.0
 """aiormq gives up after (heartbeat + 1) x 3 s of silence, 9 s at the worker's 2 s
 heartbeat (the README says so); the rest is slack for a busy machine."""
-LOAD_TIMEOUT = 150.0
 NOTICED = "was stuck"
 """aiormq's warning when a connection brought nothing for its heartbeat's grace."""
 UNCONFIRMED_EVENTS = "not published, the sweep will retry"
@@ -62,10 +59,8 @@ async def test_a_black_holed_broker_connection_is_noticed_and_nothing_is_lost_or
     async with proxy_to(amqp_url, RABBITMQ_PORT) as proxy:
         ledger, worker = await scenarios.run(
             "broker black-hole",
-            plan_orders(ORDERS, PHONES, random.Random(seed)),
-            in_flight=ORDERS,
-            spacing=SPACING,
-            burst=BURST,
+            plans(seed),
+            **load_options(),
             fault=outage(
                 "broker black-holed",
                 report,
@@ -74,26 +69,21 @@ async def test_a_black_holed_broker_connection_is_noticed_and_nothing_is_lost_or
                 down_for=HOLE_FOR,
                 during=during,
             ),
-            timeout=LOAD_TIMEOUT,
             worker_settings={"AMQP_URL": through(amqp_url, proxy)},
         )
         dropped = proxy.holes[0].dropped_bytes
 
-    dead = [m for m in await dead_letters.drain() if m.message_id in ledger.message_ids]
+    dead = dead_of(ledger, await dead_letters.drain())
     noticed = logged_after(worker.log, NOTICED, during.started)
     unconfirmed = set(UNCONFIRMED_REPLY.findall(worker.log))
     ledger.details.update(
         {
-            "commands sent during the hole": during.sent,
-            "commands answered during the hole": during.answered,
-            "bytes dropped": dropped,
-            "worker noticed after (s)": noticed and round(noticed - during.started, 1),
+            **hole_details(ledger, during, dropped, noticed),
             "event publishes left to the sweep": worker.log.count(UNCONFIRMED_EVENTS),
             "replies unconfirmed when the connection went (may arrive twice)": len(unconfirmed),
             "deliveries again of messages settled (acknowledged only)": worker.log.count(
                 SETTLED_BEFORE
             ),
-            "commands answered twice": len(ledger.answered_twice),
             "dead-lettered": len(dead),
         }
     )

@@ -16,8 +16,17 @@ from tests.e2e.amqp import DEAD_LETTER, header
 from tests.e2e.test_operations import endpoint, get
 from worker.settings import with_option
 
+from .blackhole import (
+    HOLE_AFTER,
+    HOLE_FOR,
+    LOAD_TIMEOUT,
+    ORDERS,
+    dead_of,
+    hole_details,
+    load_options,
+    plans,
+)
 from .harness import MakeCapture, Reporter, eventually
-from .plans import plan_orders
 from .proxy import proxy_to, through
 from .scenario import (
     During,
@@ -26,26 +35,14 @@ from .scenario import (
     assert_nothing_lost_nor_done_twice,
     logged_after,
     outage,
-    scaled,
 )
 from .services import DATABASE_PORT
 
 pytestmark = pytest.mark.faults
 
-ORDERS = scaled(280)  # x 5 commands
-PHONES = 20
-BURST = scaled(80)
-"""Orders placed at once: when the hole opens, the worker has its prefetch in flight."""
-SPACING = 0.1
-"""Then a new order every 0.1 s, whatever the worker answers: commands keep coming
-throughout the hole."""
-HOLE_AFTER = 0.1
-"""The share of the load answered when the hole opens: within the first orders."""
-HOLE_FOR = 15.0
 OPERATION_TIMEOUT = 10.0
 """The worker's default `PIZZERIA_MONGODB_OPERATION_TIMEOUT_SECONDS`."""
 READY_AGAIN_WITHIN = 15.0
-LOAD_TIMEOUT = 150.0
 NOTICED = "database unavailable: holding messages"
 
 
@@ -103,32 +100,25 @@ async def test_a_black_holed_database_holds_commands_until_it_answers_and_loses_
         url = with_option(through(mongodb_url, proxy), "directConnection", "true")
         ledger, worker = await scenarios.run(
             "database black-hole",
-            plan_orders(ORDERS, PHONES, random.Random(seed)),
-            in_flight=ORDERS,
-            spacing=SPACING,
-            burst=BURST,
+            plans(seed),
+            **load_options(),
             fault=fault,
-            timeout=LOAD_TIMEOUT,
             worker_settings={"MONGODB_URL": url},
         )
         dropped = proxy.holes[0].dropped_bytes
 
-    dead = [m for m in await dead_letters.drain() if m.message_id in ledger.message_ids]
+    dead = dead_of(ledger, await dead_letters.drain())
     in_hole = [r for r in readiness if during.started <= r.asked < during.ended]
     noticed = logged_after(worker.log, NOTICED, during.started)
     ready = [r.asked for r in readiness if r.status == 200 and r.asked > during.ended]
     ready_after = min(ready, default=float("nan"))
     ledger.details.update(
         {
-            "commands sent during the hole": during.sent,
-            "commands answered during the hole": during.answered,
-            "bytes dropped": dropped,
-            "worker noticed after (s)": noticed and round(noticed - during.started, 1),
+            **hole_details(ledger, during, dropped, noticed),
             "readiness samples during the hole (mongodb down)": (
                 f"{len(in_hole)} ({sum(not r.mongodb and r.status == 503 for r in in_hole)})"
             ),
             "ready again after the hole (s)": round(ready_after - during.ended, 1),
-            "commands answered twice": len(ledger.answered_twice),
             "dead-lettered": len(dead),
         }
     )
