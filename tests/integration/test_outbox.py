@@ -445,3 +445,42 @@ async def test_clearing_an_outbox_keeps_the_record_of_a_version_recorded_meanwhi
 
     assert [record["_id"] for record in await relayed.find({}).to_list()] == [newer["_id"]]
     assert (await stores.collections.orders.find_one({"_id": order.id}) or {})["outbox"] == []
+
+
+class CountedReads(Projection):
+    """Counts the reads of the views' versions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.__dict__["reads"] = 0
+
+    async def versions(self, ids: list[Any]) -> dict[Any, int]:
+        self.__dict__["reads"] += 1
+        return await super().versions(ids)
+
+
+async def test_a_new_order_is_relayed_without_reading_views_and_a_change_with_one(
+    stores: Stores,
+) -> None:
+    """An order this worker has just inserted has no view yet, and no other relay has
+    published its events: the relay reads no view for it. The next change reads its
+    view once, before publishing, and the projection reuses that read."""
+    views = CountedReads(stores.collections.order_views)
+    relay = OutboxRelay(
+        stores.published, {stores.collections.orders.name: views}, stores.collections.outbox_relayed
+    )
+    running = asyncio.create_task(relay.run())
+    order = new_order()
+    try:
+        orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
+        await orders.create(order, receipt_for(order, 201))
+        await relay.drain()
+        placed = views.__dict__["reads"]
+        order.start_cooking(utc_now())
+        await orders.update(order, receipt_for(order))
+        await relay.drain()
+    finally:
+        running.cancel()
+
+    assert (placed, views.__dict__["reads"]) == (0, 1)
+    assert stores.published.kinds(order.id)[-1] == ("orders.cooking-started", 3)

@@ -126,6 +126,7 @@ class _Pending:
     doc: Mapping[str, Any]
     published: asyncio.Future[None]  # or left for the sweep
     settled: asyncio.Future[None]  # published and recorded, or left for the sweep
+    inserted: bool = False  # by this worker, just now: no view shows it yet
 
     @property
     def key(self) -> tuple[str, Any]:
@@ -195,12 +196,19 @@ class OutboxRelay:
         await self.submit(collection, doc)
 
     def submit(
-        self, collection: AsyncCollection[Document], doc: Mapping[str, Any]
+        self,
+        collection: AsyncCollection[Document],
+        doc: Mapping[str, Any],
+        *,
+        inserted: bool = False,
     ) -> asyncio.Future[None]:
         """Queue this document's outbox for the next batch; the future is done when its
-        events are published (or left for the sweep)."""
+        events are published (or left for the sweep). `inserted`: the document is new,
+        inserted by this worker just now, so no other relay has published its events
+        (a sweep waits for its grace first) and its view need not be read."""
         loop = asyncio.get_running_loop()
-        pending = _Pending(collection, doc, loop.create_future(), loop.create_future())
+        futures = (loop.create_future(), loop.create_future())
+        pending = _Pending(collection, doc, *futures, inserted=inserted)
         if not doc.get("outbox"):
             pending.published.set_result(None)
             return pending.published
@@ -461,7 +469,7 @@ class OutboxRelay:
         known when they cannot be read."""
         shown: dict[tuple[str, Any], int] = {}
         for name, projection in self._projections.items():
-            ids = [p.doc["_id"] for p in batch if p.collection.name == name]
+            ids = [p.doc["_id"] for p in batch if p.collection.name == name and not p.inserted]
             if not ids:
                 continue
             try:

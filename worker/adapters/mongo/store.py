@@ -78,7 +78,7 @@ class MongoAggregateStore(Generic[A]):
             if not await self._inserts.insert(doc):
                 return False
         aggregate.pending_events.clear()
-        await finish(self._relay.submit(self.collection, doc))
+        await finish(self._relay.submit(self.collection, doc, inserted=True))
         return True
 
     async def update(self, aggregate: A, receipt: Receipt | None) -> None:
