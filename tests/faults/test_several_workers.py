@@ -33,7 +33,14 @@ from .histories import (
 from .ledger import LOST_CUSTOMER_UPDATES, Ledger
 from .load import Command
 from .plans import Plan, plan_orders, plan_races
-from .scenario import SCALE, Scenarios, Underway, assert_nothing_lost_nor_done_twice, scaled
+from .scenario import (
+    SCALE,
+    Fault,
+    Scenarios,
+    Underway,
+    assert_nothing_lost_nor_done_twice,
+    scaled,
+)
 from .spread import Spread
 from .worker import WorkerSupervisor
 
@@ -93,6 +100,18 @@ class Killed:
         }
 
 
+async def _on_three_workers(
+    scenarios: Scenarios, name: str, plans: list[Plan], fault: Fault
+) -> tuple[Ledger, list[WorkerSupervisor], Spread]:
+    """The load on three workers while `fault` strikes; the ledger says how it spread."""
+    ledger, workers = await scenarios.run_several(
+        name, plans, workers=WORKERS, in_flight=IN_FLIGHT, fault=fault, timeout=LOAD_TIMEOUT
+    )
+    spread = Spread.of(workers, plans)
+    ledger.details.update(spread.details())
+    return ledger, workers, spread
+
+
 @pytest.mark.timeout(LOAD_TIMEOUT + 150)
 async def test_three_workers_apply_every_command_once_in_order(
     scenarios: Scenarios, report: Reporter
@@ -101,16 +120,7 @@ async def test_three_workers_apply_every_command_once_in_order(
     plans = the_load(seed)
     report.say(f"\n[three workers] seed {seed}: {_described(plans)}")
 
-    ledger, workers = await scenarios.run_several(
-        "three workers",
-        plans,
-        workers=WORKERS,
-        in_flight=IN_FLIGHT,
-        fault=no_fault,
-        timeout=LOAD_TIMEOUT,
-    )
-    spread = Spread.of(workers, plans)
-    ledger.details.update(spread.details())
+    ledger, workers, spread = await _on_three_workers(scenarios, "three workers", plans, no_fault)
     report.ledger(ledger)
 
     summary = "\n".join(ledger.lines())
@@ -149,16 +159,9 @@ async def test_two_workers_finish_what_a_killed_third_held_and_still_apply_all_o
             f"{len(waiting)} commands unanswered; not restarted"
         )
 
-    ledger, workers = await scenarios.run_several(
-        "one of three killed",
-        plans,
-        workers=WORKERS,
-        in_flight=IN_FLIGHT,
-        fault=kill_one,
-        timeout=LOAD_TIMEOUT,
+    ledger, workers, spread = await _on_three_workers(
+        scenarios, "one of three killed", plans, kill_one
     )
-    spread = Spread.of(workers, plans)
-    ledger.details.update(spread.details())
     for one in killed:
         ledger.details.update(one.details())
     report.ledger(ledger)

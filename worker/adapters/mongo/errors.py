@@ -40,15 +40,13 @@ def is_outage(error: BaseException) -> bool:
     took effect is then unknown, as when a connection drops; running the message again
     is safe, it is idempotent. A time limit in the server's own reply is not an outage
     (`is_transient`)."""
-    if isinstance(error, ConnectionFailure):
-        return True
-    return isinstance(error, PyMongoError) and error.timeout and not _answered(error)
+    return isinstance(error, ConnectionFailure) or went_silent(error)
 
 
 def went_silent(error: BaseException) -> bool:
     """An outage in which the database did not answer in time (rather than refusing a
     connection at once): whatever else is sent to it meanwhile waits as long."""
-    return is_outage(error) and isinstance(error, PyMongoError) and error.timeout
+    return isinstance(error, PyMongoError) and error.timeout and not _answered(error)
 
 
 def _answered(error: PyMongoError) -> bool:
