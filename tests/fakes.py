@@ -32,7 +32,9 @@ class FakeStore(Generic[A]):
         self.replies: dict[str, dict[str, OperationResult]] = {}
         self.events: list[DomainEvent] = []
 
-    async def load(self, aggregate_id: str) -> Loaded[A] | None:
+    async def load(
+        self, aggregate_id: str, message_id: str = "", *, fresh: bool = False
+    ) -> Loaded[A] | None:
         stored = self.items.get(aggregate_id)
         if stored is None:
             return None
@@ -74,7 +76,7 @@ class FakeOrders(FakeStore[Order]):
 
 
 class FakeCustomers(FakeStore[Customer]):
-    async def find_by_phone(self, phone: str) -> Loaded[Customer] | None:
+    async def find_by_phone(self, phone: str, message_id: str = "") -> Loaded[Customer] | None:
         for customer in self.items.values():
             if customer.phone == phone:
                 return await self.load(customer.id)

@@ -73,8 +73,10 @@ class Racing:
 
 
 class RacingOrders(Racing, MongoAggregateStore[Order]):
-    async def load(self, aggregate_id: str) -> Loaded[Order] | None:
-        loaded = await super().load(aggregate_id)
+    async def load(
+        self, aggregate_id: str, message_id: str = "", *, fresh: bool = False
+    ) -> Loaded[Order] | None:
+        loaded = await super().load(aggregate_id, message_id, fresh=fresh)
         await self.meet("read")
         return loaded
 
@@ -88,8 +90,8 @@ class RacingOrders(Racing, MongoAggregateStore[Order]):
 
 
 class RacingCustomers(Racing, MongoCustomerStore):
-    async def find_by_phone(self, phone: str) -> Loaded[Customer] | None:
-        found = await super().find_by_phone(phone)
+    async def find_by_phone(self, phone: str, message_id: str = "") -> Loaded[Customer] | None:
+        found = await super().find_by_phone(phone, message_id)
         await self.meet("read")
         return found
 
@@ -352,7 +354,9 @@ async def returning_customer_race(racers: tuple[Racer, Racer], together: bool) -
         )
 
         assert [p.result.status for p in placed] == [201, 201]
-        assert sum(r.customers.conflicts for r in racers) - conflicts == 1
+        # One race lost, and perhaps one more write over a version a racer remembered
+        # from its own last write, which the other had moved on since.
+        assert 1 <= sum(r.customers.conflicts for r in racers) - conflicts <= 2
     await asyncio.gather(*(r.worker.relay.drain(clear=True) for r in racers))
     doc = await racers[0].worker.collections.customers.find_one({"phone": phone})
     assert doc is not None

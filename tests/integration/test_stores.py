@@ -3,14 +3,19 @@
 import asyncio
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from worker.adapters.mongo.batch import UpdateBatcher, VersionedUpdate
 from worker.adapters.mongo.database import INDEXES, Document, create_indexes
+from worker.adapters.mongo.documents import CustomerCodec, OrderCodec
+from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from worker.application.errors import ConcurrencyError
 from worker.application.wire import event_body, order_view
 from worker.domain.customers import Customer
+from worker.domain.orders import OrderStatus
 
 from .conftest import Stores, new_order, random_phone, receipt_for, utc_now
 
@@ -95,8 +100,11 @@ async def test_orders_and_customers_read_at_once_each_get_their_own(stores: Stor
     ids = [order.id for order in orders]
     phones = [each.phone for each in customers]
 
-    loaded = await asyncio.gather(*(stores.orders.load(i) for i in [*ids, "unknown", ids[0]]))
-    found = await asyncio.gather(*(stores.customers.find_by_phone(p) for p in [*phones, "+1"]))
+    reader = MongoCustomerStore(stores.collections.customers, CustomerCodec(), stores.relay)
+    loaded = await asyncio.gather(
+        *(stores.orders.load(i, fresh=True) for i in [*ids, "unknown", ids[0]])
+    )
+    found = await asyncio.gather(*(reader.find_by_phone(p) for p in [*phones, "+1"]))
 
     assert [each.aggregate.id if each else None for each in loaded] == [*ids, None, ids[0]]
     assert [vars(each.aggregate) for each in loaded[:5] if each] == [
@@ -145,10 +153,45 @@ async def test_the_reply_stored_with_a_change_is_found_again(stores: Stores) -> 
     assert found is not None
     assert (found.status, found.data["status"]) == (200, "cooking")
     assert await stores.orders.reply_for(order.id, uuid.uuid4().hex) is None
-    loaded = await stores.orders.load(order.id)
+    loaded = await stores.orders.load(order.id, fresh=True)
     assert loaded is not None
+    assert not loaded.remembered
     assert set(loaded.replies) == {placed.message_id, cooking.message_id}
     assert loaded.replies[placed.message_id].status == 201
+    repeated = await stores.orders.load(order.id, placed.message_id)
+    assert repeated is not None
+    assert not repeated.remembered, "its reply is read, not recalled"
+    assert repeated.replies[placed.message_id].status == 201
+    remembered = await stores.orders.load(order.id, uuid.uuid4().hex)
+    assert remembered is not None
+    assert remembered.remembered
+    assert remembered.aggregate.version == order.version
+    assert not remembered.replies
+
+
+async def test_a_store_that_remembers_a_document_another_wrote_over_reads_it_again(
+    stores: Stores,
+) -> None:
+    order = new_order()
+    await stores.orders.create(order, receipt_for(order, 201))
+    other = MongoAggregateStore(stores.collections.orders, OrderCodec(), stores.relay)
+    theirs = await other.load(order.id)
+    assert theirs is not None
+    assert not theirs.remembered
+    theirs.aggregate.start_cooking(utc_now())
+    await other.update(theirs.aggregate, receipt_for(theirs.aggregate))
+
+    mine = await stores.orders.load(order.id)
+    assert mine is not None
+    assert mine.remembered
+    assert mine.aggregate.status == OrderStatus.CONFIRMED
+    mine.aggregate.cancel("changed my mind", utc_now())
+    with pytest.raises(ConcurrencyError):
+        await stores.orders.update(mine.aggregate, receipt_for(mine.aggregate))
+    again = await stores.orders.load(order.id)
+    assert again is not None
+    assert not again.remembered
+    assert (again.aggregate.status, again.aggregate.version) == (OrderStatus.COOKING, 3)
 
 
 async def test_events_are_relayed_in_version_order_then_leave_the_outbox(stores: Stores) -> None:
@@ -231,3 +274,34 @@ async def test_create_indexes_declares_every_index(database: AsyncDatabase[Docum
             index = listed[wanted["name"]]
             assert dict(index["key"]) == dict(wanted["key"])
             assert bool(index.get("unique")) == bool(wanted.get("unique"))
+
+
+def pushing(write: str, status: str) -> dict[str, Any]:
+    """A change that sets the status and keeps a reply marked with `write`."""
+    entry = {"message_id": uuid.uuid4().hex, "result": {"status": 200}, "write": write}
+    return {"$set": {"status": status}, "$inc": {"version": 1}, "$push": {"inbox": entry}}
+
+
+async def test_updates_in_flight_together_each_learn_whether_they_were_applied(
+    stores: Stores,
+) -> None:
+    """One `update` command for them all; when fewer matched, their tokens tell which."""
+    orders = stores.collections.orders
+    await orders.insert_many([{"_id": i, "version": 3, "inbox": []} for i in "abc"])
+    batcher = UpdateBatcher(orders)
+    updates = [
+        VersionedUpdate("a", 3, pushing("a1", "cooking"), "a1"),
+        VersionedUpdate("b", 2, pushing("b1", "cooking"), "b1"),  # b is at 3 already
+        VersionedUpdate("c", 3, pushing("c1", "cooking"), "c1"),
+        VersionedUpdate("c", 3, pushing("c2", "cancelled"), "c2"),  # the same version again
+    ]
+
+    applied = await asyncio.gather(*(batcher.update(u) for u in updates))
+
+    assert applied == [True, False, True, False]
+    docs = {doc["_id"]: doc for doc in await orders.find({}).to_list()}
+    assert {i: (d["version"], [e["write"] for e in d["inbox"]]) for i, d in docs.items()} == {
+        "a": (4, ["a1"]),
+        "b": (3, []),
+        "c": (4, ["c1"]),
+    }

@@ -35,6 +35,10 @@ class Loaded(Generic[T]):
 
     aggregate: T
     replies: Mapping[str, OperationResult]
+    remembered: bool = False
+    """Answered from the store's memory of its own last read or write of it, not read
+    now: another writer may have moved it since. Storing over it then fails with
+    ConcurrencyError; a refusal is confirmed on a fresh load first."""
 
 
 class AggregateStore(Protocol[T]):
@@ -45,7 +49,12 @@ class AggregateStore(Protocol[T]):
     the events are relayed (or left to the relay's next sweep).
     """
 
-    async def load(self, aggregate_id: str) -> Loaded[T] | None: ...
+    async def load(
+        self, aggregate_id: str, message_id: str = "", *, fresh: bool = False
+    ) -> Loaded[T] | None:
+        """The aggregate, and in `replies` this message's reply if it was applied. Unless
+        `fresh`, it may come from the store's memory (`Loaded.remembered`)."""
+        ...
 
     async def create(self, aggregate: T, receipt: Receipt | None) -> bool:
         """Insert a new aggregate; False when its id (or a unique key) is taken."""
@@ -67,8 +76,9 @@ class OrderStore(AggregateStore[Order], Protocol):
 class CustomerStore(AggregateStore[Customer], Protocol):
     """The customers; a phone number finds at most one, through a unique index."""
 
-    async def find_by_phone(self, phone: str) -> Loaded[Customer] | None:
-        """The customer with this phone, and the replies of the orders that changed them."""
+    async def find_by_phone(self, phone: str, message_id: str = "") -> Loaded[Customer] | None:
+        """The customer with this phone, and in `replies` this message's reply if it
+        changed them; possibly from the store's memory, as `load`."""
         ...
 
 

@@ -3,8 +3,9 @@
 import abc
 import asyncio
 from collections.abc import Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, WriteError
 
@@ -142,3 +143,50 @@ class FindBatcher(_Gathering[str, Document | None]):
         for doc_id, future in batch:
             if not future.done():  # its caller gave up
                 future.set_result(found.get(doc_id))
+
+
+class VersionedUpdate(NamedTuple):
+    """An update over the version a command read, which pushes one entry to the
+    document's inbox marked with `write`, a token unique to this update."""
+
+    doc_id: Any
+    version: int
+    change: Mapping[str, Any]
+    write: str
+
+
+class UpdateBatcher(_Gathering[VersionedUpdate, bool]):
+    """The versioned updates of the messages in flight in one `update` command.
+
+    The server answers how many matched, not which: when fewer than all did, the
+    documents are read back (one `$in`), and an update was applied when its token is
+    in its document's inbox. True when applied, False when not or when that cannot be
+    told (another write cleared it meanwhile): like a version that moved on, the
+    caller reads again, and finds its message's reply if it was applied after all."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        super().__init__(collection, "update-batcher")
+
+    async def update(self, update: VersionedUpdate) -> bool:
+        return await self._join(update)
+
+    async def _send(self, batch: list[tuple[VersionedUpdate, "asyncio.Future[bool]"]]) -> None:
+        result = await self._collection.bulk_write(
+            [UpdateOne({"_id": u.doc_id, "version": u.version}, u.change) for u, _ in batch],
+            ordered=False,
+        )
+        if result.matched_count == len(batch):
+            applied = [True] * len(batch)
+        else:
+            ids = list(dict.fromkeys(u.doc_id for u, _ in batch))
+            found = self._collection.find({"_id": {"$in": ids}}, {"inbox.write": 1})
+            writes = {
+                write
+                for doc in await found.to_list()
+                for entry in doc.get("inbox", ())
+                if (write := entry.get("write"))
+            }
+            applied = [u.write in writes for u, _ in batch]
+        for (_, future), done in zip(batch, applied, strict=True):
+            if not future.done():  # its caller gave up
+                future.set_result(done)

@@ -1,6 +1,8 @@
 """One store for every aggregate: optimistic versions, outbox and inbox in one document."""
 
 import asyncio
+import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -14,12 +16,14 @@ from ...application.ports import Loaded, Receipt
 from ...application.settling import finish
 from ...domain.customers import Customer, customer_id_for
 from ...domain.events import DomainEvent
-from .batch import FindBatcher, InsertBatcher
+from .batch import FindBatcher, InsertBatcher, UpdateBatcher, VersionedUpdate
 from .documents import inbox_entries, outbox_entry
 from .errors import database_call
 from .outbox import OutboxRelay
 
 Document = dict[str, Any]
+REMEMBERED = 1_000
+"""Documents a store remembers, the most recently used: about the orders in flight."""
 
 
 class Aggregate(Protocol):
@@ -42,21 +46,41 @@ class MongoAggregateStore(Generic[A]):
     then hands the stored events to the relay."""
 
     def __init__(
-        self, collection: AsyncCollection[Document], codec: Codec[A], relay: OutboxRelay
+        self,
+        collection: AsyncCollection[Document],
+        codec: Codec[A],
+        relay: OutboxRelay,
+        remember: int = REMEMBERED,
     ) -> None:
         self.collection = collection
         self._codec = codec
         self._relay = relay
         self._inserts = InsertBatcher(collection)
-        self._finds = FindBatcher(collection, {"outbox": 0})
+        self._finds = FindBatcher(collection, {})
+        self._updates = UpdateBatcher(collection)
+        self._memory = Memory(remember)
 
-    async def load(self, aggregate_id: str) -> Loaded[A] | None:
+    async def load(
+        self, aggregate_id: str, message_id: str = "", *, fresh: bool = False
+    ) -> Loaded[A] | None:
+        loaded = await self._recall_or_read(aggregate_id, message_id, fresh)
+        if loaded is not None:
+            await self._after_its_relay(aggregate_id)
+        return loaded
+
+    async def _recall_or_read(self, doc_id: str, message_id: str, fresh: bool) -> Loaded[A] | None:
+        """From memory when this store remembers the document and the message is not in
+        its inbox (it may be: read its reply), else read."""
+        if not fresh and (doc := self._memory.recall(doc_id, message_id)) is not None:
+            return Loaded(self._codec.decode(doc), {}, remembered=True)
         async with database_call("load"):
-            doc = await self._finds.find(aggregate_id)
+            doc = await self._finds.find(doc_id)
         if doc is None:
+            self._memory.forget(doc_id)
             return None
-        await self._after_its_relay(aggregate_id)
-        return self._loaded(doc)
+        loaded = self._loaded(doc)
+        self._memory.read(doc)  # only once it decodes: one that does not is read again
+        return loaded
 
     async def _after_its_relay(self, aggregate_id: str) -> None:
         """A command that read this document answers only once what this worker is still
@@ -73,11 +97,12 @@ class MongoAggregateStore(Generic[A]):
     async def create(self, aggregate: A, receipt: Receipt | None) -> bool:
         doc = self._codec.encode(aggregate)
         doc["outbox"] = [outbox_entry(event, receipt) for event in aggregate.pending_events]
-        doc["inbox"] = inbox_entries(receipt)
+        inbox = inbox_entries(receipt)
         async with database_call("create"):
-            if not await self._inserts.insert(doc):
+            if not await self._inserts.insert({**doc, "inbox": inbox}):
                 return False
         aggregate.pending_events.clear()
+        self._memory.wrote(doc, (), inbox)
         await finish(self._relay.submit(self.collection, doc, inserted=True))
         return True
 
@@ -85,32 +110,58 @@ class MongoAggregateStore(Generic[A]):
         """Store the new state and events over the version the aggregate was loaded at.
 
         The new events join what waits in the outbox, unless the relay knows all of
-        that went out: then they replace it, which also spares the relay clearing it."""
+        that went out: then they replace it, which also spares the relay clearing it.
+        When the store knows what the outbox held (it replaces it, or remembers the
+        document at that version), it writes without reading the document back."""
         events = aggregate.pending_events
         loaded = aggregate.version - len(events)
         state = self._codec.encode(aggregate)
-        del state["_id"]
+        doc_id = state.pop("_id")
         entries = [outbox_entry(event, receipt) for event in events]
-        push: Document = {"inbox": {"$each": inbox_entries(receipt)}}
+        inbox = inbox_entries(receipt)
+        push: Document = {"inbox": {"$each": inbox}}
         name = self.collection.name
-        replacing = self._relay.recorded_version(name, aggregate.id) == loaded
+        replacing = self._relay.recorded_version(name, doc_id) == loaded
         if replacing:
             state["outbox"] = entries
         else:
             push["outbox"] = {"$each": entries}
-        async with database_call("update"):
-            doc = await self.collection.find_one_and_update(
-                {"_id": aggregate.id, "version": loaded},
-                {"$set": state, "$push": push},
-                {"inbox": 0},  # the relay needs the state and outbox; a reply is never read back
-                return_document=ReturnDocument.AFTER,
-            )
+        before = self._memory.at(doc_id, loaded)
+        match = {"_id": doc_id, "version": loaded}
+        change = {"$set": state, "$push": push}
+        doc: Document | None = None
+        try:
+            async with database_call("update"):
+                if before is None and not replacing:
+                    doc = await self.collection.find_one_and_update(
+                        match,
+                        change,
+                        {"inbox": 0},  # the relay needs the state and outbox only
+                        return_document=ReturnDocument.AFTER,
+                    )
+                elif await self._write(match, change, inbox):
+                    doc = {"_id": doc_id, **state}
+                    if not replacing:
+                        doc["outbox"] = [*before.get("outbox", ()), *entries] if before else entries
+        finally:
+            if doc is None:  # moved on, or unknown after a failure
+                self._memory.forget(doc_id)
         if doc is None:
             raise ConcurrencyError(f"{name} {aggregate.id} changed meanwhile")
         if replacing:
             self._relay.replaced(name, aggregate.id, loaded)
         events.clear()
+        self._memory.wrote(doc, self._memory.seen(doc_id, loaded), inbox)
         await finish(self._relay.submit(self.collection, doc))
+
+    async def _write(self, match: Document, change: Document, inbox: list[Document]) -> bool:
+        """Whether the versioned update matched. One that keeps a reply is gathered with
+        the others in flight: its inbox entry carries the token that tells."""
+        if len(inbox) != 1:
+            return bool((await self.collection.update_one(match, change)).matched_count)
+        inbox[0]["write"] = uuid.uuid4().hex
+        update = VersionedUpdate(match["_id"], match["version"], change, inbox[0]["write"])
+        return await self._updates.update(update)
 
     async def reply_for(self, aggregate_id: str, message_id: str) -> OperationResult | None:
         async with database_call("reply_for"):
@@ -145,9 +196,75 @@ class MongoCustomerStore(MongoAggregateStore[Customer]):
     """Customers, found by the id their phone gives them, else through the unique index
     on `phone` (customers registered before ids were derived from phones)."""
 
-    async def find_by_phone(self, phone: str) -> Loaded[Customer] | None:
+    async def find_by_phone(self, phone: str, message_id: str = "") -> Loaded[Customer] | None:
+        loaded = await self._recall_or_read(customer_id_for(phone), message_id, fresh=False)
+        if loaded is not None:
+            return loaded
         async with database_call("find_by_phone"):
-            doc = await self._finds.find(customer_id_for(phone))
-            if doc is None:
-                doc = await self.collection.find_one({"phone": phone}, {"outbox": 0})
-        return None if doc is None else self._loaded(doc)
+            doc = await self.collection.find_one({"phone": phone})
+        if doc is None:
+            return None
+        loaded = self._loaded(doc)
+        self._memory.read(doc)
+        return loaded
+
+
+def state_and_outbox(doc: Mapping[str, Any]) -> Document:
+    """A document as the relay takes it: without its inbox."""
+    return {key: value for key, value in doc.items() if key != "inbox"}
+
+
+class Memory:
+    """A store's own last read or write of its most recently used documents, without
+    their inbox but with its message ids: a command on one of them reads nothing. The
+    versions the store writes over tell when another writer moved one on; the store
+    then forgets it."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._docs: OrderedDict[Any, tuple[Document, frozenset[str]]] = OrderedDict()
+
+    def recall(self, doc_id: Any, message_id: str) -> Document | None:
+        """The document, unless its inbox holds this message (whose reply is not kept)."""
+        kept = self._docs.get(doc_id)
+        if kept is None or message_id in kept[1]:
+            return None
+        self._docs.move_to_end(doc_id)
+        return kept[0]
+
+    def at(self, doc_id: Any, version: int) -> Document | None:
+        kept = self._docs.get(doc_id)
+        return kept[0] if kept is not None and kept[0]["version"] == version else None
+
+    def seen(self, doc_id: Any, version: int) -> frozenset[str] | None:
+        """The message ids of its inbox at this version; None when not remembered."""
+        kept = self._docs.get(doc_id)
+        return kept[1] if kept is not None and kept[0]["version"] == version else None
+
+    def read(self, doc: Mapping[str, Any]) -> None:
+        """Remember a document as read, unless this store wrote a later version since."""
+        kept = self._docs.get(doc["_id"])
+        if kept is None or kept[0]["version"] <= doc["version"]:
+            self._keep(
+                state_and_outbox(doc),
+                frozenset(entry["message_id"] for entry in doc.get("inbox", ())),
+            )
+
+    def wrote(self, doc: Document, seen: Iterable[str] | None, inbox: list[dict[str, Any]]) -> None:
+        """Remember a document as just written with these inbox entries added to `seen`;
+        `seen` None: the inbox before is not known, so neither is the document."""
+        if seen is None:
+            self.forget(doc["_id"])
+            return
+        self._keep(doc, frozenset(seen).union(entry["message_id"] for entry in inbox))
+
+    def forget(self, doc_id: Any) -> None:
+        self._docs.pop(doc_id, None)
+
+    def _keep(self, doc: Document, seen: frozenset[str]) -> None:
+        if not self._size:
+            return
+        self._docs[doc["_id"]] = (doc, seen)
+        self._docs.move_to_end(doc["_id"])
+        if len(self._docs) > self._size:
+            self._docs.popitem(last=False)

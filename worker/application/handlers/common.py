@@ -38,16 +38,26 @@ async def change(
     """Load, change and store an aggregate; a lost race reloads and applies again.
 
     A command seen before (same `message_id`) gets its stored reply and changes
-    nothing. Domain errors from `apply` propagate: nothing was stored.
+    nothing. Domain errors from `apply` propagate: nothing was stored. A refusal of
+    what the store remembered is confirmed on the stored aggregate first: another
+    worker may have moved it on.
     """
+    message_id = context.message_id or ""
+    fresh = False
     for _ in range(CONFLICT_ATTEMPTS):
-        loaded = await store.load(aggregate_id)
+        loaded = await store.load(aggregate_id, message_id, fresh=fresh)
         if loaded is None:
             raise missing()
-        if (prior := loaded.replies.get(context.message_id or "")) is not None:
+        if (prior := loaded.replies.get(message_id)) is not None:
             return prior
         aggregate = loaded.aggregate
-        apply(aggregate)
+        try:
+            apply(aggregate)
+        except DomainError:
+            if not loaded.remembered:
+                raise
+            fresh = True
+            continue
         result = OperationResult.success(view(aggregate), status)
         try:
             await store.update(aggregate, receipt(context, result))

@@ -60,7 +60,7 @@ async def place_order(
     phone = normalize_phone(command.customer_phone)
     message_id = context.message_id or ""
     for _ in range(CONFLICT_ATTEMPTS):
-        found = await customers.find_by_phone(phone)
+        found = await customers.find_by_phone(phone, message_id)
         customer = found.aggregate if found else None
         details = CustomerDetails(
             customer.id if customer else customer_id_for(phone),
