@@ -142,6 +142,7 @@ class Service:
             self._publish_event,
             {"orders": Projection(self.collections.order_views, order_view_document)},
             self.collections.outbox_relayed,
+            self.collections.outbox_waiting,
         )
         self.menu = MongoMenu(self.collections.menu, settings.menu_cache_seconds)
         self.policy = load_policy(settings)
@@ -240,11 +241,21 @@ class Service:
         return found
 
     async def _sweep_forever(self) -> None:
+        """Once at start, one scan for what a crash or a failure left in any outbox (it
+        also learns which outboxes were recorded as published); then, every
+        `outbox_sweep_seconds`, only what a relay failed to publish (`retry_failed`),
+        without a scan of a collection that grows with the orders."""
         grace = timedelta(seconds=self.settings.outbox_grace_seconds)
         collections = self.collections.with_outbox
-        while True:  # at once on start: it learns which outboxes were recorded as published
+        swept = False
+        while True:
             try:
-                if found := await self.relay.sweep(collections, grace):
+                if swept:
+                    found = await self.relay.retry_failed(collections, grace)
+                else:
+                    found = await self.relay.sweep(collections, grace)
+                    swept = True
+                if found:
                     log.info("relayed %d documents left in the outbox", found)
             except Exception as error:  # noqa: BLE001 - the next sweep tries again
                 log.warning("outbox sweep failed; trying again later: %r", error)

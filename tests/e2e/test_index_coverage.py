@@ -32,10 +32,12 @@ pytestmark = pytest.mark.e2e
 Keys = list[tuple[str, int]]
 EQUALITY = {"$eq", "$in"}
 RANGE = {"$gt", "$gte", "$lt", "$lte"}
-WHOLE_COLLECTION_ON_PURPOSE = {("menu", "find")}
+WHOLE_COLLECTION_ON_PURPOSE = {("menu", "find"), ("outbox_waiting", "find")}
 """Where the worker reads with an empty filter, and why that is fine: at start-up
 `seed_menu` asks the menu for any one document (`find_one({})`) to learn whether it
-was ever seeded; it stops at the first document, and the menu is a few dozen."""
+was ever seeded; it stops at the first document, and the menu is a few dozen. The
+relay's periodic pass reads every mark in `outbox_waiting`, which holds only the
+documents whose events failed to publish, until they are published again."""
 
 
 def declared_indexes() -> dict[str, list[Keys]]:
@@ -236,3 +238,15 @@ def test_the_whole_catalogue_reached_the_database(recorded: list[Any]) -> None:
                      ("order_views", "active"), ("order_views", "$or"), ("menu", "removed"),
                      ("orders", "_id"), ("orders", "outbox.at"), ("menu", "_id")]:  # fmt: skip
         assert expected in seen, expected
+
+
+def test_the_outboxes_are_swept_once_at_start_then_only_the_failures_are_read(
+    recorded: list[Any],
+) -> None:
+    """With a pass every 0.3 s, the scan of every outbox (`outbox.at`, which only MongoDB
+    serves from an index) still ran once per collection: at start-up. The passes after
+    it read `outbox_waiting`, whose marks are only the failures."""
+    swept = [c for cmd, c, q, _ in with_filters(recorded) if "outbox.at" in q]
+    assert sorted(swept) == ["customers", "menu", "orders"]
+    passes = [c for cmd, c, q, _ in with_filters(recorded) if c == "outbox_waiting"]
+    assert len(passes) >= 3, "the periodic pass ran"

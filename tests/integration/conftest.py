@@ -116,12 +116,14 @@ async def stores(database: AsyncDatabase[Document]) -> AsyncIterator[Stores]:
         *(database[f"{field.name}_{suffix}"] for field in dataclasses.fields(Collections))
     )
     for field in dataclasses.fields(Collections):
-        await getattr(collections, field.name).create_indexes(INDEXES[field.name])
+        if INDEXES[field.name]:
+            await getattr(collections, field.name).create_indexes(INDEXES[field.name])
     published = RecordingPublisher()
     relay = OutboxRelay(
         published,
         {collections.orders.name: Projection(collections.order_views)},
         collections.outbox_relayed,
+        collections.outbox_waiting,
     )
     task = asyncio.create_task(relay.run())
     yield Stores(

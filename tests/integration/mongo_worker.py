@@ -74,6 +74,7 @@ class MongoWorker:
             published,
             {collections.orders.name: Projection(collections.order_views, order_view_document)},
             collections.outbox_relayed,
+            collections.outbox_waiting,
         )
         order_store = orders(collections.orders, OrderCodec(), relay)
         customer_store = customers(collections.customers, CustomerCodec(), relay)

@@ -167,7 +167,9 @@ async def test_a_full_backlog_of_outboxes_to_clear_is_cleared_without_a_lull(
 ) -> None:
     """Clearing waits for a lull in publishing, but not once `uncleared` documents wait."""
     relayed = stores.collections.outbox_relayed
-    relay = OutboxRelay(stores.published, {}, relayed, uncleared=3, lull=3600)
+    relay = OutboxRelay(
+        stores.published, {}, relayed, stores.collections.outbox_waiting, uncleared=3, lull=3600
+    )
     running = asyncio.create_task(relay.run())
     orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
     placed = [new_order() for _ in range(7)]
@@ -193,7 +195,13 @@ async def placed_and_left_uncleared(stores: Stores, with_view: bool = False) -> 
     """An order placed through a relay of its own that published and recorded its events,
     then stopped before a lull came to clear them."""
     relayed = stores.collections.outbox_relayed
-    relay = OutboxRelay(stores.published, projections(stores, with_view), relayed, lull=3600)
+    relay = OutboxRelay(
+        stores.published,
+        projections(stores, with_view),
+        relayed,
+        stores.collections.outbox_waiting,
+        lull=3600,
+    )
     running = asyncio.create_task(relay.run())
     order = new_order()
     try:
@@ -220,7 +228,13 @@ async def test_a_recorded_outbox_is_never_published_again_only_cleared(
     assert await relayed.count_documents({}) == (0 if with_view else 1)
     published = list(stores.published.entries)
 
-    second = OutboxRelay(stores.published, projections(stores, with_view), relayed, lull=3600)
+    second = OutboxRelay(
+        stores.published,
+        projections(stores, with_view),
+        relayed,
+        stores.collections.outbox_waiting,
+        lull=3600,
+    )
     running = asyncio.create_task(second.run())
     try:
         found = await second.sweep([stores.collections.orders], grace=NO_GRACE)
@@ -240,7 +254,13 @@ async def test_the_next_change_replaces_an_outbox_known_published(stores: Stores
     """Clearing waits for a lull; a command that writes the document before then drops
     what the relay recorded as published instead, so the outbox holds only the new
     events, nothing is published twice, and no clear is needed."""
-    relay = OutboxRelay(stores.published, {}, stores.collections.outbox_relayed, lull=3600)
+    relay = OutboxRelay(
+        stores.published,
+        {},
+        stores.collections.outbox_relayed,
+        stores.collections.outbox_waiting,
+        lull=3600,
+    )
     running = asyncio.create_task(relay.run())
     orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
     order = new_order()
@@ -268,7 +288,13 @@ async def test_events_recorded_as_published_go_out_once_after_a_restart(stores: 
     publishes only its own events."""
     order = await placed_and_left_uncleared(stores)
 
-    second = OutboxRelay(stores.published, {}, stores.collections.outbox_relayed, lull=3600)
+    second = OutboxRelay(
+        stores.published,
+        {},
+        stores.collections.outbox_relayed,
+        stores.collections.outbox_waiting,
+        lull=3600,
+    )
     running = asyncio.create_task(second.run())
     try:
         await second.sweep([stores.collections.orders], grace=NO_GRACE)
@@ -305,7 +331,13 @@ async def test_the_backlog_counts_what_waits_to_be_published(stores: Stores) -> 
 async def test_clearing_outboxes_never_undoes_the_next_change(stores: Stores) -> None:
     """An outbox cleared while the next command writes the same order must not bring
     back the state before that write (a server that rewrites whole documents would)."""
-    relay = OutboxRelay(stores.published, {}, stores.collections.outbox_relayed, lull=0)
+    relay = OutboxRelay(
+        stores.published,
+        {},
+        stores.collections.outbox_relayed,
+        stores.collections.outbox_waiting,
+        lull=0,
+    )
     running = asyncio.create_task(relay.run())
     orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
 
@@ -399,7 +431,10 @@ async def test_events_another_relay_published_are_not_published_again(stores: St
     order = await placed_and_left_uncleared(stores, with_view=True)
     before = list(stores.published.entries)
     relay = OutboxRelay(
-        stores.published, projections(stores, True), stores.collections.outbox_relayed
+        stores.published,
+        projections(stores, True),
+        stores.collections.outbox_relayed,
+        stores.collections.outbox_waiting,
     )
     running = asyncio.create_task(relay.run())
     try:
@@ -428,7 +463,7 @@ async def test_clearing_an_outbox_keeps_the_record_of_a_version_recorded_meanwhi
     of an outbox and its dropping of the records: the newer record stays, so no sweep
     publishes that version's events again."""
     relayed = stores.collections.outbox_relayed
-    relay = OutboxRelay(stores.published, {}, relayed, lull=3600)
+    relay = OutboxRelay(stores.published, {}, relayed, stores.collections.outbox_waiting, lull=3600)
     running = asyncio.create_task(relay.run())
     order = new_order()
     name = stores.collections.orders.name
@@ -467,7 +502,10 @@ async def test_a_new_order_is_relayed_without_reading_views_and_a_change_with_on
     view once, before publishing, and the projection reuses that read."""
     views = CountedReads(stores.collections.order_views)
     relay = OutboxRelay(
-        stores.published, {stores.collections.orders.name: views}, stores.collections.outbox_relayed
+        stores.published,
+        {stores.collections.orders.name: views},
+        stores.collections.outbox_relayed,
+        stores.collections.outbox_waiting,
     )
     running = asyncio.create_task(relay.run())
     order = new_order()
@@ -484,3 +522,92 @@ async def test_a_new_order_is_relayed_without_reading_views_and_a_change_with_on
 
     assert (placed, views.__dict__["reads"]) == (0, 1)
     assert stores.published.kinds(order.id)[-1] == ("orders.cooking-started", 3)
+
+
+async def test_what_failed_is_marked_and_relayed_again_by_the_retry_pass(stores: Stores) -> None:
+    """A failure is marked in `outbox_waiting`; the periodic pass relays what is marked,
+    with the same ids, and drops the mark; it reads nothing else."""
+    order, other = new_order(), new_order()
+    ids = [event.event_id for event in order.pending_events]
+    stores.published.failing = True
+    await stores.orders.create(order, receipt_for(order, 201))
+    await stores.relay.drain()
+    stores.published.failing = False
+    await stores.orders.create(other, receipt_for(other, 201))
+
+    assert await stores.relay.retry_failed(stores.collections.with_outbox, timedelta(hours=1)) == 0
+    (mark,) = await stores.collections.outbox_waiting.find({}).to_list()
+    assert (mark["collection"], mark["doc_id"]) == (stores.collections.orders.name, order.id)
+    assert stores.relay.backlog.waiting == 1
+    assert stores.relay.backlog.oldest is not None
+
+    found = await stores.relay.retry_failed(stores.collections.with_outbox, NO_GRACE)
+
+    assert found == 1
+    assert [entry["id"] for entry in stores.published.about(order.id)] == ids
+    assert await stores.collections.outbox_waiting.count_documents({}) == 0
+    assert stores.relay.backlog.waiting == 0
+    assert (await stores.order_doc(order.id))["outbox"] == []
+
+
+async def test_a_mark_left_by_a_relay_that_died_is_taken_by_another(stores: Stores) -> None:
+    """The relay that failed is gone (its worker died); a relay of another worker finds
+    its mark and publishes the events, once."""
+    relayed, waiting = stores.collections.outbox_relayed, stores.collections.outbox_waiting
+    first = OutboxRelay(stores.published, projections(stores, True), relayed, waiting)
+    running = asyncio.create_task(first.run())
+    order = new_order()
+    try:
+        stores.published.failing = True
+        orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), first)
+        await orders.create(order, receipt_for(order, 201))
+        await first.drain()
+        await first.retry_failed([stores.collections.orders], timedelta(hours=1))  # marks only
+    finally:
+        running.cancel()
+    stores.published.failing = False
+
+    found = await stores.relay.retry_failed(stores.collections.with_outbox, NO_GRACE)
+
+    assert found == 1
+    assert stores.published.kinds(order.id) == [("orders.placed", 1), ("orders.confirmed", 2)]
+    assert await waiting.count_documents({}) == 0
+    assert await stores.relay.retry_failed(stores.collections.with_outbox, NO_GRACE) == 0
+    assert len(stores.published.about(order.id)) == 2
+
+
+async def test_a_command_that_comes_back_after_its_change_relays_what_was_left(
+    stores: Stores,
+) -> None:
+    """A worker stored a change, failed to publish its events and died before it could
+    mark them (its outbox still holds them); the command comes back to another worker,
+    which finds its reply in the inbox and publishes the events before it answers."""
+    relayed, waiting = stores.collections.outbox_relayed, stores.collections.outbox_waiting
+    order = new_order()
+    await stores.orders.create(order, receipt_for(order, 201))
+    died = OutboxRelay(stores.published, projections(stores, True), relayed, waiting)
+    running = asyncio.create_task(died.run())
+    try:
+        theirs = MongoAggregateStore(stores.collections.orders, OrderCodec(), died)
+        loaded = await theirs.load(order.id)
+        assert loaded is not None
+        loaded.aggregate.start_cooking(utc_now())
+        cooking = receipt_for(loaded.aggregate)
+        stores.published.failing = True
+        await theirs.update(loaded.aggregate, cooking)
+    finally:
+        running.cancel()
+        stores.published.failing = False
+    assert stores.published.kinds(order.id) == [("orders.placed", 1), ("orders.confirmed", 2)]
+    assert await waiting.count_documents({}) == 0
+
+    mine = MongoAggregateStore(stores.collections.orders, OrderCodec(), stores.relay)
+    async with afterwards():
+        again = await mine.load(order.id, cooking.message_id)
+
+    assert again is not None
+    assert cooking.message_id in again.replies
+    assert stores.published.kinds(order.id)[-1] == ("orders.cooking-started", 3)
+    view = await stores.collections.order_views.find_one({"_id": order.id})
+    assert view is not None
+    assert (view["status"], view["version"]) == ("cooking", 3)

@@ -35,12 +35,12 @@ class Metrics:
         )
         self.outbox_backlog = Gauge(
             "pizzeria_outbox_backlog_documents",
-            "Documents with events not yet published, as of the last sweep",
+            "Documents whose events failed to publish and wait to go again, as of the last pass",
             registry=self.registry,
         )
         self.outbox_oldest = Gauge(
             "pizzeria_outbox_oldest_event_age_seconds",
-            "Age of the oldest event not yet published, as of the last sweep",
+            "Age of the oldest event that failed to publish and waits, as of the last pass",
             registry=self.registry,
         )
         self.database_commands = Counter(

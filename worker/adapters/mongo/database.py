@@ -47,6 +47,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "outbox_relayed": [
         IndexModel([("document", ASCENDING), ("version", ASCENDING)], name="by_document")
     ],
+    "outbox_waiting": [],  # read whole: it holds only what a relay failed to publish
 }
 """Every filter and sort the worker sends is served by one of these."""
 
@@ -63,6 +64,7 @@ class Collections:
     order_views: AsyncCollection[Document]
     menu: AsyncCollection[Document]
     outbox_relayed: AsyncCollection[Document]
+    outbox_waiting: AsyncCollection[Document]
 
     @classmethod
     def of(cls, database: AsyncDatabase[Document]) -> "Collections":

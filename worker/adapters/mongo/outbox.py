@@ -147,6 +147,30 @@ class _Recorded:
         return (self.collection.name, self.doc_id)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Failure:
+    """A document whose outbox this relay failed to publish, and when the oldest of its
+    events was raised."""
+
+    collection: str
+    doc_id: Any
+    at: datetime
+
+    @classmethod
+    def of(cls, pending: _Pending) -> "_Failure":
+        at = min(entry["at"] for entry in pending.doc["outbox"])
+        return cls(pending.collection.name, pending.doc["_id"], at)
+
+    @property
+    def key(self) -> tuple[str, Any]:
+        return (self.collection, self.doc_id)
+
+    def marker(self) -> UpdateOne:
+        """Its document in `waiting`, kept with its first time if it is there already."""
+        fields = {"collection": self.collection, "doc_id": self.doc_id, "at": self.at}
+        return UpdateOne({"_id": _document(self.key)}, {"$setOnInsert": fields}, upsert=True)
+
+
 class OutboxRelay:
     """Three stages: the first publishes each batch and projects its read models, then
     answers the commands waiting for it; the second records what was published and has
@@ -166,6 +190,7 @@ class OutboxRelay:
         publish: Publish,
         projections: Mapping[str, Projection],
         relayed: AsyncCollection[Document],
+        waiting: AsyncCollection[Document],
         batch_size: int = 256,
         uncleared: int = 2_000,
         lull: float = 1.0,
@@ -173,6 +198,8 @@ class OutboxRelay:
         self._publish = publish
         self._projections = projections
         self._relayed = relayed
+        self._waiting = waiting
+        self._failed: dict[tuple[str, Any], _Failure] = {}  # not marked in `waiting` yet
         self._batch_size = batch_size
         self._uncleared = uncleared
         self._lull = lull
@@ -275,12 +302,17 @@ class OutboxRelay:
             await asyncio.gather(*stages, return_exceptions=True)
 
     async def _relay_batch(self, batch: list[_Pending]) -> None:
+        latest = newest(batch)
         done: list[_Pending] = []
         try:
-            done = await self._flush(newest(batch))
+            done = await self._flush(latest)
         except Exception:
             log.exception("outbox relay failed; the sweep will retry")
         finally:
+            relayed = {pending.key for pending in done}
+            for pending in latest:
+                if pending.key not in relayed:
+                    self._failed[pending.key] = _Failure.of(pending)
             for pending in batch:
                 if not pending.published.done():
                     pending.published.set_result(None)
@@ -369,6 +401,49 @@ class OutboxRelay:
                     await self._busy.wait()
             except TimeoutError:
                 return
+
+    async def retry_failed(
+        self, collections: Sequence[AsyncCollection[Document]], grace: timedelta
+    ) -> int:
+        """Relay again what a relay failed to publish, this one or another (a worker that
+        died since): marks what failed here in `waiting`, then relays the documents
+        marked there longer than `grace` ago and drops their marks. It reads `waiting`,
+        which holds only failures, and those documents by `_id`: nothing that grows
+        with the orders. What a crash left unpublished after its command was stored comes
+        back with the command (its message was not acknowledged), whose store relays it
+        (`MongoAggregateStore`); the sweep at start-up finds anything else."""
+        if failures := list(self._failed.values()):
+            await self._waiting.bulk_write([f.marker() for f in failures], ordered=False)
+            for failure in failures:
+                if self._failed.get(failure.key) is failure:
+                    del self._failed[failure.key]
+        marks = await self._waiting.find({}).to_list()
+        by_name = {collection.name: collection for collection in collections}
+        cutoff = datetime.now(UTC) - grace
+        late = sorted(
+            (
+                mark
+                for mark in marks
+                if mark["at"] < cutoff
+                and mark["collection"] in by_name
+                and (mark["collection"], mark["doc_id"]) not in self._relaying
+            ),
+            key=lambda mark: mark["at"],
+        )[: self._batch_size]
+        found = 0
+        for name, collection in by_name.items():
+            if ids := [mark["doc_id"] for mark in late if mark["collection"] == name]:
+                docs = await collection.find({"_id": {"$in": ids}}, {"inbox": 0}).to_list()
+                found += len(docs)
+                await asyncio.gather(*(self.relay(collection, doc) for doc in docs))
+        relayed = [m for m in late if (m["collection"], m["doc_id"]) not in self._failed]
+        if relayed:
+            await self._waiting.delete_many({"_id": {"$in": [mark["_id"] for mark in relayed]}})
+        dropped = {mark["_id"] for mark in relayed}
+        left = {mark["_id"]: mark["at"] for mark in marks if mark["_id"] not in dropped}
+        left.update({_document(f.key): f.at for f in self._failed.values()})
+        self.backlog = Backlog(len(left), min(left.values(), default=None))
+        return found
 
     async def sweep(self, collections: list[AsyncCollection[Document]], grace: timedelta) -> int:
         """Relay what waited longer than `grace` (left by a failure or a crash), except

@@ -80,7 +80,20 @@ class MongoAggregateStore(Generic[A]):
             return None
         loaded = self._loaded(doc)
         self._memory.read(doc)  # only once it decodes: one that does not is read again
+        self._relay_leftovers(doc, message_id)
         return loaded
+
+    def _relay_leftovers(self, doc: Mapping[str, Any], message_id: str) -> None:
+        """A message that comes back after its change was stored (its worker died, or
+        its reply could not be sent) finds its events possibly unpublished: relay what
+        waits in the outbox, unless this relay has it on its way (what went out already
+        is skipped). Its answer waits for that (`_after_its_relay`)."""
+        if not message_id or not doc.get("outbox"):
+            return
+        if not any(entry["message_id"] == message_id for entry in doc.get("inbox", ())):
+            return
+        if self._relay.on_its_way(self.collection.name, doc["_id"]) is None:
+            self._relay.submit(self.collection, state_and_outbox(doc))
 
     async def _after_its_relay(self, aggregate_id: str) -> None:
         """A command that read this document answers only once what this worker is still
@@ -165,10 +178,12 @@ class MongoAggregateStore(Generic[A]):
 
     async def reply_for(self, aggregate_id: str, message_id: str) -> OperationResult | None:
         async with database_call("reply_for"):
-            doc = await self.collection.find_one({"_id": aggregate_id}, {"inbox": 1})
-        if doc is not None:
-            await self._after_its_relay(aggregate_id)
-        return StoredReplies(doc.get("inbox", ()) if doc else ()).get(message_id)
+            doc = await self.collection.find_one({"_id": aggregate_id})
+        if doc is None:
+            return None
+        self._relay_leftovers(doc, message_id)
+        await self._after_its_relay(aggregate_id)
+        return StoredReplies(doc.get("inbox", ())).get(message_id)
 
 
 class StoredReplies(Mapping[str, OperationResult]):
@@ -206,6 +221,7 @@ class MongoCustomerStore(MongoAggregateStore[Customer]):
             return None
         loaded = self._loaded(doc)
         self._memory.read(doc)
+        self._relay_leftovers(doc, message_id)
         return loaded
 
 
