@@ -21,7 +21,7 @@ MONGO_DATA="$REPO_ROOT/.data/mongo"
 MONGO_LOG="$REPO_ROOT/.data/mongo.log"
 MONGO_PID="$REPO_ROOT/.data/mongo.pid"
 MONGO_ADDR="127.0.0.1:27017"
-MONGO_HEAP="${PIZZERIA_MONGO_HEAP:-1g}"
+MONGO_HEAP="${PIZZERIA_MONGO_HEAP:-2g}"
 
 # rabbitmq-server and rabbitmqctl live in /usr/sbin on Debian.
 case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" ;; esac
