@@ -250,15 +250,18 @@ class Service:
         swept = False
         while True:
             try:
-                if swept:
-                    found = await self.relay.retry_failed(collections, grace)
-                else:
+                if not swept:
                     found = await self.relay.sweep(collections, grace)
                     swept = True
-                if found:
-                    log.info("relayed %d documents left in the outbox", found)
-            except Exception as error:  # noqa: BLE001 - the next sweep tries again
+                    if found:
+                        log.info("relayed %d documents left in the outbox", found)
+            except Exception as error:  # noqa: BLE001 - the next pass sweeps again
                 log.warning("outbox sweep failed; trying again later: %r", error)
+            try:
+                if found := await self.relay.retry_failed(collections, grace):
+                    log.info("relayed %d documents whose events failed to publish", found)
+            except Exception as error:  # noqa: BLE001 - the next pass tries again
+                log.warning("outbox pass failed; trying again later: %r", error)
             else:
                 self.metrics.outbox_backlog.set(self.relay.backlog.waiting)
                 self.metrics.outbox_oldest.set(self._outbox_age())

@@ -57,9 +57,10 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     menu_cache_seconds: Annotated[float, Field(ge=0)] = 2.0
     outbox_sweep_seconds: Annotated[float, Field(gt=0)] = 5.0
-    """How often to look for events a relay left behind."""
+    """How often to publish again what a relay failed to publish (marked in
+    `outbox_waiting`); every outbox is swept once, at start."""
     outbox_grace_seconds: Annotated[float, Field(ge=0)] = 10.0
-    """How old a waiting event must be before the sweep takes it."""
+    """How old a waiting event must be before a sweep or a pass takes it."""
     mongodb_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     """How long a database call waits for a server before the database counts as down."""
     mongodb_operation_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0

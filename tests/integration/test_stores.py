@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import WriteError
 
 from worker.adapters.mongo.batch import UpdateBatcher, VersionedUpdate
 from worker.adapters.mongo.database import INDEXES, Document, create_indexes
@@ -287,21 +288,45 @@ async def test_updates_in_flight_together_each_learn_whether_they_were_applied(
 ) -> None:
     """One `update` command for them all; when fewer matched, their tokens tell which."""
     orders = stores.collections.orders
-    await orders.insert_many([{"_id": i, "version": 3, "inbox": []} for i in "abc"])
+    await orders.insert_many([{"_id": i, "version": 3, "inbox": [], "n": "x"} for i in "abcd"])
     batcher = UpdateBatcher(orders)
     updates = [
         VersionedUpdate("a", 3, pushing("a1", "cooking"), "a1"),
         VersionedUpdate("b", 2, pushing("b1", "cooking"), "b1"),  # b is at 3 already
         VersionedUpdate("c", 3, pushing("c1", "cooking"), "c1"),
         VersionedUpdate("c", 3, pushing("c2", "cancelled"), "c2"),  # the same version again
+        VersionedUpdate("d", 3, {**pushing("d1", "cooking"), "$inc": {"n": 1}}, "d1"),  # refused
     ]
 
-    applied = await asyncio.gather(*(batcher.update(u) for u in updates))
+    applied = await asyncio.gather(*(batcher.update(u) for u in updates), return_exceptions=True)
 
-    assert applied == [True, False, True, False]
+    assert applied[:2] == [True, False]
+    assert sorted(applied[2:4], key=str) == [False, True], "one of two writes over one version"
+    assert isinstance(applied[4], WriteError)
     docs = {doc["_id"]: doc for doc in await orders.find({}).to_list()}
+    won = "c1" if applied[2] is True else "c2"
     assert {i: (d["version"], [e["write"] for e in d["inbox"]]) for i, d in docs.items()} == {
         "a": (4, ["a1"]),
         "b": (3, []),
-        "c": (4, ["c1"]),
+        "c": (4, [won]),
+        "d": (3, []),
     }
+
+
+async def test_a_store_forgets_the_events_the_relay_cleared(stores: Stores) -> None:
+    """The relay empties a published outbox later, without a new version: the store's
+    memory of that version drops its events too, so the next write does not hand them
+    to the relay again."""
+    order = new_order()
+    await stores.orders.create(order, receipt_for(order, 201))
+    remembered = await stores.orders.load(order.id, uuid.uuid4().hex)
+    assert remembered is not None
+    assert remembered.remembered
+    assert stores.orders._memory.at(order.id, order.version)["outbox"]  # type: ignore[index]
+
+    await stores.relay.drain(clear=True)
+
+    kept = stores.orders._memory.at(order.id, order.version)
+    assert kept is not None
+    assert kept["outbox"] == []
+    assert (await stores.order_doc(order.id))["outbox"] == []

@@ -46,7 +46,7 @@ class AggregateStore(Protocol[T]):
 
     A write stores the aggregate's pending events in its outbox and the
     receipt in its inbox in the same single-document update, and returns once
-    the events are relayed (or left to the relay's next sweep).
+    the events are relayed (or, failing that, marked to be relayed again).
     """
 
     async def load(

@@ -160,9 +160,8 @@ class UpdateBatcher(_Gathering[VersionedUpdate, bool]):
 
     The server answers how many matched, not which: when fewer than all did, the
     documents are read back (one `$in`), and an update was applied when its token is
-    in its document's inbox. True when applied, False when not or when that cannot be
-    told (another write cleared it meanwhile): like a version that moved on, the
-    caller reads again, and finds its message's reply if it was applied after all."""
+    in its document's inbox. True when applied, False when not; a statement the server
+    refused fails its caller alone, as an insert does in `InsertBatcher`."""
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         super().__init__(collection, "update-batcher")
@@ -171,13 +170,18 @@ class UpdateBatcher(_Gathering[VersionedUpdate, bool]):
         return await self._join(update)
 
     async def _send(self, batch: list[tuple[VersionedUpdate, "asyncio.Future[bool]"]]) -> None:
-        result = await self._collection.bulk_write(
-            [UpdateOne({"_id": u.doc_id, "version": u.version}, u.change) for u, _ in batch],
-            ordered=False,
-        )
-        if result.matched_count == len(batch):
-            applied = [True] * len(batch)
-        else:
+        failed: dict[int, Any] = {}
+        try:
+            result = await self._collection.bulk_write(
+                [UpdateOne({"_id": u.doc_id, "version": u.version}, u.change) for u, _ in batch],
+                ordered=False,
+            )
+            matched = result.matched_count
+        except BulkWriteError as error:  # some statements failed: the others went through
+            failed = {e["index"]: e for e in error.details["writeErrors"]}
+            matched = error.details.get("nMatched", 0)
+        writes: set[str] = set()
+        if matched < len(batch) - len(failed):
             ids = list(dict.fromkeys(u.doc_id for u, _ in batch))
             found = self._collection.find({"_id": {"$in": ids}}, {"inbox.write": 1})
             writes = {
@@ -186,7 +190,10 @@ class UpdateBatcher(_Gathering[VersionedUpdate, bool]):
                 for entry in doc.get("inbox", ())
                 if (write := entry.get("write"))
             }
-            applied = [u.write in writes for u, _ in batch]
-        for (_, future), done in zip(batch, applied, strict=True):
-            if not future.done():  # its caller gave up
-                future.set_result(done)
+        for index, (update, future) in enumerate(batch):
+            if future.done():  # its caller gave up
+                continue
+            if (problem := failed.get(index)) is not None:
+                future.set_exception(WriteError(problem["errmsg"], problem["code"], problem))
+            else:
+                future.set_result(matched == len(batch) - len(failed) or update.write in writes)

@@ -10,9 +10,11 @@ outbox went out: an aggregate with a read model is recorded by its view
 (written only after publishing), others by a small document per version in
 `outbox_relayed`, inserted for a whole batch at once. Clearing the outbox, a second write of
 the aggregate's document, waits for a lull; until then the record tells every
-sweep not to publish it again. What fails stays in the outbox unrecorded; the
-sweep finds it (also after a crash), and events keep their ids when published
-again.
+sweep not to publish it again. What fails stays in the outbox unrecorded and is
+marked in `outbox_waiting` before its command is answered; a periodic pass of
+any worker publishes it again (`retry_failed`), and events keep their ids. What
+a crash leaves comes back with its unacknowledged command, whose store relays
+it; a worker also sweeps every outbox once when it starts (`sweep`).
 
 Relays are batched: while one batch is on its way, new documents gather for
 the next. A batch takes each aggregate's latest document only and inserts the
@@ -24,6 +26,7 @@ the sweep leaves alone what is on its way already.
 import asyncio
 import dataclasses
 import logging
+import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -112,9 +115,10 @@ class Projection:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Backlog:
-    """What the last sweep saw waiting to be published: how many documents, and when the
-    oldest of their events was raised. Those published and waiting only to be cleared
-    do not count."""
+    """What waits to be published again after a failure, as of the last pass (or, at
+    start, what the sweep saw waiting): how many documents, and when the oldest of
+    their events was raised. Those published and waiting only to be cleared do not
+    count."""
 
     waiting: int = 0
     oldest: datetime | None = None
@@ -166,9 +170,11 @@ class _Failure:
         return (self.collection, self.doc_id)
 
     def marker(self) -> UpdateOne:
-        """Its document in `waiting`, kept with its first time if it is there already."""
+        """Its document in `waiting`, kept with its first time if it is there already,
+        with a new token: a pass drops a mark only as it read it."""
         fields = {"collection": self.collection, "doc_id": self.doc_id, "at": self.at}
-        return UpdateOne({"_id": _document(self.key)}, {"$setOnInsert": fields}, upsert=True)
+        change = {"$setOnInsert": fields, "$set": {"token": uuid.uuid4().hex}}
+        return UpdateOne({"_id": _document(self.key)}, change, upsert=True)
 
 
 class OutboxRelay:
@@ -180,9 +186,9 @@ class OutboxRelay:
     Clearing writes each document once more, so it waits for a lull of `lull` seconds
     in publishing, or until `uncleared` documents wait: meanwhile the next command on
     a document replaces its recorded outbox, which spares that write. Those beyond
-    `uncleared` are left to the sweep, which finds them recorded and clears them
-    later. The record is what makes waiting safe: the sweep, this worker's after a
-    restart or another worker's, never publishes a recorded outbox again.
+    `uncleared` stay uncleared until their document is relayed again or a worker
+    starts and sweeps. The record is what makes waiting safe: no sweep, this
+    worker's after a restart or another worker's, publishes a recorded outbox again.
     """
 
     def __init__(
@@ -200,6 +206,7 @@ class OutboxRelay:
         self._relayed = relayed
         self._waiting = waiting
         self._failed: dict[tuple[str, Any], _Failure] = {}  # not marked in `waiting` yet
+        self._cleared_hooks: dict[str, list[Callable[[Any, int], None]]] = {}
         self._batch_size = batch_size
         self._uncleared = uncleared
         self._lull = lull
@@ -307,26 +314,35 @@ class OutboxRelay:
         try:
             done = await self._flush(latest)
         except Exception:
-            log.exception("outbox relay failed; the sweep will retry")
+            log.exception("outbox relay failed; marked for the periodic pass")
         finally:
             relayed = {pending.key for pending in done}
             for pending in latest:
-                if pending.key not in relayed:
-                    self._failed[pending.key] = _Failure.of(pending)
-            for pending in batch:
-                if not pending.published.done():
-                    pending.published.set_result(None)
-            recording: set[int] = set()
-            for pending in done:
-                if pending.collection.name in self._projections:  # its view is the record
-                    self._hand_to_clearing(_recorded_now(pending))
+                if pending.key in relayed:
+                    self._failed.pop(pending.key, None)
                 else:
-                    self._unrecorded.append(pending)
-                    recording.add(id(pending))
-            self._record_wakeup.set()
-            for pending in batch:
-                if id(pending) not in recording:
-                    _settle(pending)
+                    self._failed[pending.key] = _Failure.of(pending)
+            try:
+                if len(relayed) < len(latest):
+                    await self._mark()  # before their commands are answered: it outlives us
+            finally:
+                self._settle_batch(batch, done)
+
+    def _settle_batch(self, batch: list[_Pending], done: list[_Pending]) -> None:
+        for pending in batch:
+            if not pending.published.done():
+                pending.published.set_result(None)
+        recording: set[int] = set()
+        for pending in done:
+            if pending.collection.name in self._projections:  # its view is the record
+                self._hand_to_clearing(_recorded_now(pending))
+            else:
+                self._unrecorded.append(pending)
+                recording.add(id(pending))
+        self._record_wakeup.set()
+        for pending in batch:
+            if id(pending) not in recording:
+                _settle(pending)
 
     async def _record_forever(self) -> None:
         """Record what was published, everything waiting in one insert, as it comes."""
@@ -412,11 +428,7 @@ class OutboxRelay:
         with the orders. What a crash left unpublished after its command was stored comes
         back with the command (its message was not acknowledged), whose store relays it
         (`MongoAggregateStore`); the sweep at start-up finds anything else."""
-        if failures := list(self._failed.values()):
-            await self._waiting.bulk_write([f.marker() for f in failures], ordered=False)
-            for failure in failures:
-                if self._failed.get(failure.key) is failure:
-                    del self._failed[failure.key]
+        await self._mark()
         marks = await self._waiting.find({}).to_list()
         by_name = {collection.name: collection for collection in collections}
         cutoff = datetime.now(UTC) - grace
@@ -437,13 +449,35 @@ class OutboxRelay:
                 found += len(docs)
                 await asyncio.gather(*(self.relay(collection, doc) for doc in docs))
         relayed = [m for m in late if (m["collection"], m["doc_id"]) not in self._failed]
-        if relayed:
-            await self._waiting.delete_many({"_id": {"$in": [mark["_id"] for mark in relayed]}})
+        if relayed:  # each as read: a relay that failed since has given it a new token
+            await self._waiting.delete_many(
+                {"$or": [{"_id": mark["_id"], "token": mark.get("token")} for mark in relayed]}
+            )
         dropped = {mark["_id"] for mark in relayed}
         left = {mark["_id"]: mark["at"] for mark in marks if mark["_id"] not in dropped}
         left.update({_document(f.key): f.at for f in self._failed.values()})
         self.backlog = Backlog(len(left), min(left.values(), default=None))
         return found
+
+    async def _mark(self) -> None:
+        """Mark in `waiting` what failed here; what cannot be marked now (the database is
+        away too) stays in memory for the next try."""
+        failures = list(self._failed.values())
+        if not failures:
+            return
+        try:
+            await self._waiting.bulk_write([f.marker() for f in failures], ordered=False)
+        except Exception as error:  # noqa: BLE001 - kept, and marked at the next pass
+            log.warning("failed events not marked, marking them later: %r", error)
+            return
+        for failure in failures:
+            if self._failed.get(failure.key) is failure:
+                del self._failed[failure.key]
+
+    def on_cleared(self, collection: str, hook: Callable[[Any, int], None]) -> None:
+        """Call `hook(doc_id, version)` for each document of `collection` whose outbox
+        this relay emptied at that version (a store that remembers it drops its events)."""
+        self._cleared_hooks.setdefault(collection, []).append(hook)
 
     async def sweep(self, collections: list[AsyncCollection[Document]], grace: timedelta) -> int:
         """Relay what waited longer than `grace` (left by a failure or a crash), except
@@ -587,6 +621,9 @@ class OutboxRelay:
                 ],
                 ordered=False,
             )
+            for hook in self._cleared_hooks.get(name, ()):
+                for r in group:
+                    hook(r.doc_id, r.version)
             if name in self._projections:
                 continue  # recorded by the read model, which stays
             # The records of these versions and older ones, cleared or moved on from: a

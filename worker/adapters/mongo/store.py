@@ -59,6 +59,7 @@ class MongoAggregateStore(Generic[A]):
         self._finds = FindBatcher(collection, {})
         self._updates = UpdateBatcher(collection)
         self._memory = Memory(remember)
+        relay.on_cleared(collection.name, self._memory.cleared)
 
     async def load(
         self, aggregate_id: str, message_id: str = "", *, fresh: bool = False
@@ -209,11 +210,25 @@ class StoredReplies(Mapping[str, OperationResult]):
 
 class MongoCustomerStore(MongoAggregateStore[Customer]):
     """Customers, found by the id their phone gives them, else through the unique index
-    on `phone` (customers registered before ids were derived from phones)."""
+    on `phone` (customers registered before ids were derived from phones).
+
+    Read afresh each time: an order that changes nothing of its customer writes
+    nothing, so no versioned write would find a remembered customer out of date."""
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        codec: Codec[Customer],
+        relay: OutboxRelay,
+        remember: int = 0,
+    ) -> None:
+        super().__init__(collection, codec, relay, remember)
 
     async def find_by_phone(self, phone: str, message_id: str = "") -> Loaded[Customer] | None:
-        loaded = await self._recall_or_read(customer_id_for(phone), message_id, fresh=False)
+        customer_id = customer_id_for(phone)
+        loaded = await self._recall_or_read(customer_id, message_id, fresh=False)
         if loaded is not None:
+            await self._after_its_relay(customer_id)
             return loaded
         async with database_call("find_by_phone"):
             doc = await self.collection.find_one({"phone": phone})
@@ -222,6 +237,7 @@ class MongoCustomerStore(MongoAggregateStore[Customer]):
         loaded = self._loaded(doc)
         self._memory.read(doc)
         self._relay_leftovers(doc, message_id)
+        await self._after_its_relay(doc["_id"])
         return loaded
 
 
@@ -276,6 +292,12 @@ class Memory:
 
     def forget(self, doc_id: Any) -> None:
         self._docs.pop(doc_id, None)
+
+    def cleared(self, doc_id: Any, version: int) -> None:
+        """The relay emptied the document's outbox at this version."""
+        kept = self._docs.get(doc_id)
+        if kept is not None and kept[0]["version"] == version and kept[0].get("outbox"):
+            self._docs[doc_id] = ({**kept[0], "outbox": []}, kept[1])
 
     def _keep(self, doc: Document, seen: frozenset[str]) -> None:
         if not self._size:
