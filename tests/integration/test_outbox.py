@@ -166,10 +166,7 @@ async def test_a_full_backlog_of_outboxes_to_clear_is_cleared_without_a_lull(
     stores: Stores,
 ) -> None:
     """Clearing waits for a lull in publishing, but not once `uncleared` documents wait."""
-    relayed = stores.collections.outbox_relayed
-    relay = OutboxRelay(
-        stores.published, {}, relayed, stores.collections.outbox_waiting, uncleared=3, lull=3600
-    )
+    relay = relay_for(stores, uncleared=3, lull=3600)
     running = asyncio.create_task(relay.run())
     orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
     placed = [new_order() for _ in range(7)]
@@ -186,6 +183,17 @@ async def test_a_full_backlog_of_outboxes_to_clear_is_cleared_without_a_lull(
     assert len({entry["subject"] for entry in stores.published.entries}) == 7
 
 
+def relay_for(stores: Stores, with_view: bool = False, **options: Any) -> OutboxRelay:
+    """A relay of its own (another worker's) on the test's collections."""
+    return OutboxRelay(
+        stores.published,
+        projections(stores, with_view),
+        stores.collections.outbox_relayed,
+        stores.collections.outbox_waiting,
+        **options,
+    )
+
+
 def projections(stores: Stores, with_view: bool) -> dict[str, Projection]:
     views = Projection(stores.collections.order_views)
     return {stores.collections.orders.name: views} if with_view else {}
@@ -194,14 +202,7 @@ def projections(stores: Stores, with_view: bool) -> dict[str, Projection]:
 async def placed_and_left_uncleared(stores: Stores, with_view: bool = False) -> Order:
     """An order placed through a relay of its own that published and recorded its events,
     then stopped before a lull came to clear them."""
-    relayed = stores.collections.outbox_relayed
-    relay = OutboxRelay(
-        stores.published,
-        projections(stores, with_view),
-        relayed,
-        stores.collections.outbox_waiting,
-        lull=3600,
-    )
+    relay = relay_for(stores, with_view, lull=3600)
     running = asyncio.create_task(relay.run())
     order = new_order()
     try:
@@ -228,13 +229,7 @@ async def test_a_recorded_outbox_is_never_published_again_only_cleared(
     assert await relayed.count_documents({}) == (0 if with_view else 1)
     published = list(stores.published.entries)
 
-    second = OutboxRelay(
-        stores.published,
-        projections(stores, with_view),
-        relayed,
-        stores.collections.outbox_waiting,
-        lull=3600,
-    )
+    second = relay_for(stores, with_view, lull=3600)
     running = asyncio.create_task(second.run())
     try:
         found = await second.sweep([stores.collections.orders], grace=NO_GRACE)
@@ -254,13 +249,7 @@ async def test_the_next_change_replaces_an_outbox_known_published(stores: Stores
     """Clearing waits for a lull; a command that writes the document before then drops
     what the relay recorded as published instead, so the outbox holds only the new
     events, nothing is published twice, and no clear is needed."""
-    relay = OutboxRelay(
-        stores.published,
-        {},
-        stores.collections.outbox_relayed,
-        stores.collections.outbox_waiting,
-        lull=3600,
-    )
+    relay = relay_for(stores, lull=3600)
     running = asyncio.create_task(relay.run())
     orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
     order = new_order()
@@ -288,13 +277,7 @@ async def test_events_recorded_as_published_go_out_once_after_a_restart(stores: 
     publishes only its own events."""
     order = await placed_and_left_uncleared(stores)
 
-    second = OutboxRelay(
-        stores.published,
-        {},
-        stores.collections.outbox_relayed,
-        stores.collections.outbox_waiting,
-        lull=3600,
-    )
+    second = relay_for(stores, lull=3600)
     running = asyncio.create_task(second.run())
     try:
         await second.sweep([stores.collections.orders], grace=NO_GRACE)
@@ -331,13 +314,7 @@ async def test_the_backlog_counts_what_waits_to_be_published(stores: Stores) -> 
 async def test_clearing_outboxes_never_undoes_the_next_change(stores: Stores) -> None:
     """An outbox cleared while the next command writes the same order must not bring
     back the state before that write (a server that rewrites whole documents would)."""
-    relay = OutboxRelay(
-        stores.published,
-        {},
-        stores.collections.outbox_relayed,
-        stores.collections.outbox_waiting,
-        lull=0,
-    )
+    relay = relay_for(stores, lull=0)
     running = asyncio.create_task(relay.run())
     orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
 
@@ -430,12 +407,7 @@ async def test_events_another_relay_published_are_not_published_again(stores: St
     since the order's view says which versions went out."""
     order = await placed_and_left_uncleared(stores, with_view=True)
     before = list(stores.published.entries)
-    relay = OutboxRelay(
-        stores.published,
-        projections(stores, True),
-        stores.collections.outbox_relayed,
-        stores.collections.outbox_waiting,
-    )
+    relay = relay_for(stores, True)
     running = asyncio.create_task(relay.run())
     try:
         orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
@@ -463,7 +435,7 @@ async def test_clearing_an_outbox_keeps_the_record_of_a_version_recorded_meanwhi
     of an outbox and its dropping of the records: the newer record stays, so no sweep
     publishes that version's events again."""
     relayed = stores.collections.outbox_relayed
-    relay = OutboxRelay(stores.published, {}, relayed, stores.collections.outbox_waiting, lull=3600)
+    relay = relay_for(stores, lull=3600)
     running = asyncio.create_task(relay.run())
     order = new_order()
     name = stores.collections.orders.name
@@ -553,8 +525,8 @@ async def test_what_failed_is_marked_and_relayed_again_by_the_retry_pass(stores:
 async def test_a_mark_left_by_a_relay_that_died_is_taken_by_another(stores: Stores) -> None:
     """The relay that failed is gone (its worker died); a relay of another worker finds
     its mark and publishes the events, once."""
-    relayed, waiting = stores.collections.outbox_relayed, stores.collections.outbox_waiting
-    first = OutboxRelay(stores.published, projections(stores, True), relayed, waiting)
+    waiting = stores.collections.outbox_waiting
+    first = relay_for(stores, True)
     running = asyncio.create_task(first.run())
     order = new_order()
     try:
@@ -582,10 +554,9 @@ async def test_a_command_that_comes_back_after_its_change_relays_what_was_left(
     """A worker stored a change, failed to publish its events and died before it could
     mark them (its outbox still holds them); the command comes back to another worker,
     which finds its reply in the inbox and publishes the events before it answers."""
-    relayed, waiting = stores.collections.outbox_relayed, stores.collections.outbox_waiting
     order = new_order()
     await stores.orders.create(order, receipt_for(order, 201))
-    died = OutboxRelay(stores.published, projections(stores, True), relayed, waiting)
+    died = relay_for(stores, True)
     running = asyncio.create_task(died.run())
     try:
         theirs = MongoAggregateStore(stores.collections.orders, OrderCodec(), died)
