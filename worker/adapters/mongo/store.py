@@ -250,7 +250,8 @@ class Memory:
     """A store's own last read or write of its most recently used documents, without
     their inbox but with its message ids: a command on one of them reads nothing. The
     versions the store writes over tell when another writer moved one on; the store
-    then forgets it."""
+    then forgets it. Within a worker, lanes keep two commands off one document at
+    once, so what it remembers is never overtaken by its own writes."""
 
     def __init__(self, size: int) -> None:
         self._size = size
