@@ -88,6 +88,18 @@ _rabbitmq_log_tail() {
 	return 0
 }
 
+# The fault tests raise a memory alarm (watermark 0) and put the watermark back when
+# they end; a run killed meanwhile leaves every publisher blocked, and the next run
+# hangs. A watermark of exactly 0 is only ever theirs: put Debian's default back.
+_lift_test_memory_alarm() {
+	local watermark
+	watermark=$(timeout 20 rabbitmqctl -q eval 'vm_memory_monitor:get_vm_memory_high_watermark().' 2>/dev/null || true)
+	if [[ "$watermark" == "0" || "$watermark" == "0.0" ]]; then
+		log "RabbitMQ's memory watermark is 0 (left by an interrupted fault test): setting 0.4"
+		timeout 20 rabbitmqctl -q set_vm_memory_high_watermark 0.4 >/dev/null 2>&1 || true
+	fi
+}
+
 ensure_rabbitmq() {
 	if [[ -n "${AMQP_URL:-}" ]]; then
 		log "AMQP_URL is set; not managing a local RabbitMQ"
@@ -95,6 +107,7 @@ ensure_rabbitmq() {
 	fi
 	if port_open 127.0.0.1 5672; then
 		log "RabbitMQ is already listening on 127.0.0.1:5672"
+		_lift_test_memory_alarm
 		return 0
 	fi
 	if ! command -v rabbitmq-server >/dev/null 2>&1; then
