@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     retries included (PyMongo's `timeoutMS`). One that takes longer counts as the
     database being down: its message waits until a ping gets through, and runs again.
     So a server gone silent (the path to it black-holed, no reset) holds no call
-    longer than this. Every query the worker sends is served by an index; raise it for
-    a start-up that builds a new index on a large collection."""
+    longer than this. Start-up's index builds are not bound by it (they may take an
+    hour: `INDEX_BUILD_SECONDS`)."""
     retry_attempts: Annotated[int, Field(ge=0, le=20)] = 5
     """Retries of a command that failed for a passing reason, before it is dead-lettered."""
     retry_base_delay: Annotated[float, Field(gt=0)] = 1.0

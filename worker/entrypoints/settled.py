@@ -1,10 +1,9 @@
 """The deliveries this worker settled, for when RabbitMQ delivers one of them again."""
 
-from collections import OrderedDict
-
 from aio_pika.abc import AbstractIncomingMessage
 
 from ..application.context import MessageContext
+from ..recent import Recent
 
 REMEMBERED = 10_000
 """Deliveries remembered, the latest ones: RabbitMQ delivers a message again once the
@@ -25,17 +24,12 @@ class Settled:
     """
 
     def __init__(self, size: int = REMEMBERED) -> None:
-        self._size = size
-        self._keys: OrderedDict[Key, None] = OrderedDict()
+        self._keys: Recent[Key] = Recent(size)
 
     def add(self, raw: AbstractIncomingMessage, context: MessageContext) -> None:
         key = _key(raw, context)
-        if key is None:
-            return
-        self._keys[key] = None
-        self._keys.move_to_end(key)
-        if len(self._keys) > self._size:
-            self._keys.popitem(last=False)
+        if key is not None:
+            self._keys.add(key)
 
     def again(self, raw: AbstractIncomingMessage, context: MessageContext) -> bool:
         """Whether this is RabbitMQ's second delivery of one settled here."""

@@ -27,7 +27,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +36,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
+from ...recent import Recent
 from .batch import STATEMENTS, chunks, insert_new
 from .documents import state_of
 
@@ -217,7 +218,7 @@ class OutboxRelay:
         self._unsettled: set[asyncio.Future[None]] = set()
         self._relaying: Counter[tuple[str, Any]] = Counter()  # documents not yet settled
         self._on_its_way: dict[tuple[str, Any], asyncio.Future[None]] = {}  # latest of each
-        self._published: OrderedDict[str, None] = OrderedDict()  # recent event ids, oldest first
+        self._published: Recent[str] = Recent(REMEMBERED)  # event ids seen confirmed
         self._wakeup = asyncio.Event()
         self._record_wakeup = asyncio.Event()
         self._clear_wakeup = asyncio.Event()
@@ -598,9 +599,7 @@ class OutboxRelay:
                 if entry["version"] <= recorded or entry["id"] in self._published:
                     continue  # confirmed, not cleared yet
                 await self._publish(entry)
-                self._published[entry["id"]] = None
-                if len(self._published) > REMEMBERED:
-                    self._published.popitem(last=False)
+                self._published.add(entry["id"])
         except Exception as error:  # noqa: BLE001 - any failure leaves the events for the sweep
             log.warning("events of %s not published, the sweep will retry: %r", doc["_id"], error)
             return False

@@ -4,7 +4,7 @@ import asyncio
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
@@ -79,21 +79,24 @@ class MongoAggregateStore(Generic[A]):
         if doc is None:
             self._memory.forget(doc_id)
             return None
+        return self._took(doc, message_id)
+
+    def _took(self, doc: Mapping[str, Any], message_id: str) -> Loaded[A]:
+        """A document just read: decoded, then remembered (one that does not decode is
+        read again), and its leftovers relayed if this message comes back after its
+        change was stored."""
         loaded = self._loaded(doc)
-        self._memory.read(doc)  # only once it decodes: one that does not is read again
-        self._relay_leftovers(doc, message_id)
+        self._memory.read(doc)
+        if message_id in loaded.replies:
+            self._relay_leftovers(doc)
         return loaded
 
-    def _relay_leftovers(self, doc: Mapping[str, Any], message_id: str) -> None:
+    def _relay_leftovers(self, doc: Mapping[str, Any]) -> None:
         """A message that comes back after its change was stored (its worker died, or
         its reply could not be sent) finds its events possibly unpublished: relay what
         waits in the outbox, unless this relay has it on its way (what went out already
         is skipped). Its answer waits for that (`_after_its_relay`)."""
-        if not message_id or not doc.get("outbox"):
-            return
-        if not any(entry["message_id"] == message_id for entry in doc.get("inbox", ())):
-            return
-        if self._relay.on_its_way(self.collection.name, doc["_id"]) is None:
+        if doc.get("outbox") and self._relay.on_its_way(self.collection.name, doc["_id"]) is None:
             self._relay.submit(self.collection, state_and_outbox(doc))
 
     async def _after_its_relay(self, aggregate_id: str) -> None:
@@ -156,7 +159,9 @@ class MongoAggregateStore(Generic[A]):
                 elif await self._write(match, change, inbox):
                     doc = {"_id": doc_id, **state}
                     if not replacing:
-                        doc["outbox"] = [*before.get("outbox", ()), *entries] if before else entries
+                        doc["outbox"] = (
+                            [*before.doc.get("outbox", ()), *entries] if before else entries
+                        )
         finally:
             if doc is None:  # moved on, or unknown after a failure
                 self._memory.forget(doc_id)
@@ -165,7 +170,7 @@ class MongoAggregateStore(Generic[A]):
         if replacing:
             self._relay.replaced(name, aggregate.id, loaded)
         events.clear()
-        self._memory.wrote(doc, self._memory.seen(doc_id, loaded), inbox)
+        self._memory.wrote(doc, before.seen if before else None, inbox)
         await finish(self._relay.submit(self.collection, doc))
 
     async def _write(self, match: Document, change: Document, inbox: list[Document]) -> bool:
@@ -182,9 +187,11 @@ class MongoAggregateStore(Generic[A]):
             doc = await self.collection.find_one({"_id": aggregate_id})
         if doc is None:
             return None
-        self._relay_leftovers(doc, message_id)
+        replies = StoredReplies(doc.get("inbox", ()))
+        if message_id in replies:
+            self._relay_leftovers(doc)
         await self._after_its_relay(aggregate_id)
-        return StoredReplies(doc.get("inbox", ())).get(message_id)
+        return replies.get(message_id)
 
 
 class StoredReplies(Mapping[str, OperationResult]):
@@ -234,9 +241,7 @@ class MongoCustomerStore(MongoAggregateStore[Customer]):
             doc = await self.collection.find_one({"phone": phone})
         if doc is None:
             return None
-        loaded = self._loaded(doc)
-        self._memory.read(doc)
-        self._relay_leftovers(doc, message_id)
+        loaded = self._took(doc, message_id)
         await self._after_its_relay(doc["_id"])
         return loaded
 
@@ -244,6 +249,13 @@ class MongoCustomerStore(MongoAggregateStore[Customer]):
 def state_and_outbox(doc: Mapping[str, Any]) -> Document:
     """A document as the relay takes it: without its inbox."""
     return {key: value for key, value in doc.items() if key != "inbox"}
+
+
+class Kept(NamedTuple):
+    doc: Document
+    """State, version and outbox, without the inbox."""
+    seen: frozenset[str]
+    """The message ids of its inbox."""
 
 
 class Memory:
@@ -255,29 +267,25 @@ class Memory:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._docs: OrderedDict[Any, tuple[Document, frozenset[str]]] = OrderedDict()
+        self._docs: OrderedDict[Any, Kept] = OrderedDict()
 
     def recall(self, doc_id: Any, message_id: str) -> Document | None:
         """The document, unless its inbox holds this message (whose reply is not kept)."""
         kept = self._docs.get(doc_id)
-        if kept is None or message_id in kept[1]:
+        if kept is None or message_id in kept.seen:
             return None
         self._docs.move_to_end(doc_id)
-        return kept[0]
+        return kept.doc
 
-    def at(self, doc_id: Any, version: int) -> Document | None:
+    def at(self, doc_id: Any, version: int) -> "Kept | None":
+        """The document and its inbox's message ids, if remembered at this version."""
         kept = self._docs.get(doc_id)
-        return kept[0] if kept is not None and kept[0]["version"] == version else None
-
-    def seen(self, doc_id: Any, version: int) -> frozenset[str] | None:
-        """The message ids of its inbox at this version; None when not remembered."""
-        kept = self._docs.get(doc_id)
-        return kept[1] if kept is not None and kept[0]["version"] == version else None
+        return kept if kept is not None and kept.doc["version"] == version else None
 
     def read(self, doc: Mapping[str, Any]) -> None:
         """Remember a document as read, unless this store wrote a later version since."""
         kept = self._docs.get(doc["_id"])
-        if kept is None or kept[0]["version"] <= doc["version"]:
+        if kept is None or kept.doc["version"] <= doc["version"]:
             self._keep(
                 state_and_outbox(doc),
                 frozenset(entry["message_id"] for entry in doc.get("inbox", ())),
@@ -296,14 +304,14 @@ class Memory:
 
     def cleared(self, doc_id: Any, version: int) -> None:
         """The relay emptied the document's outbox at this version."""
-        kept = self._docs.get(doc_id)
-        if kept is not None and kept[0]["version"] == version and kept[0].get("outbox"):
-            self._docs[doc_id] = ({**kept[0], "outbox": []}, kept[1])
+        kept = self.at(doc_id, version)
+        if kept is not None and kept.doc.get("outbox"):
+            self._docs[doc_id] = Kept({**kept.doc, "outbox": []}, kept.seen)
 
     def _keep(self, doc: Document, seen: frozenset[str]) -> None:
         if not self._size:
             return
-        self._docs[doc["_id"]] = (doc, seen)
+        self._docs[doc["_id"]] = Kept(doc, seen)
         self._docs.move_to_end(doc["_id"])
         if len(self._docs) > self._size:
             self._docs.popitem(last=False)
