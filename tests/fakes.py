@@ -2,12 +2,14 @@
 
 import copy
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from pizzeria_contracts import OperationResult
 from worker.application.errors import ConcurrencyError
 from worker.application.ports import Loaded, Receipt
+from worker.application.sales import daily_report, fold_days, sale_facts
 from worker.application.wire import order_view
 from worker.domain.customers import Customer
 from worker.domain.events import DomainEvent
@@ -73,6 +75,22 @@ class FakeOrders(FakeStore[Order]):
     async def get(self, order_id: str) -> Mapping[str, Any] | None:
         order = self.items.get(order_id)
         return None if order is None else order_view(order)
+
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+class FakeSales:
+    """The sales report, folded from the stored orders at every query."""
+
+    def __init__(self, orders: FakeOrders, zone: ZoneInfo = UTC_ZONE) -> None:
+        self._orders = orders
+        self._zone = zone
+
+    async def daily(self, first: date, last: date) -> Mapping[str, Any]:
+        views = [order_view(order) for order in self._orders.items.values()]
+        days = fold_days(fact for view in views for fact in sale_facts(view, self._zone))
+        return daily_report(first, last, self._zone, days.values())
 
 
 class FakeCustomers(FakeStore[Customer]):

@@ -1,4 +1,6 @@
-"""`python -m worker` runs the worker; `python -m worker check` probes its services."""
+"""`python -m worker` runs the worker; `python -m worker check` probes its services;
+`python -m worker rebuild sales|orders` rebuilds a read model from the stored orders
+while the workers run."""
 
 import argparse
 import asyncio
@@ -9,9 +11,14 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from .adapters.mongo.database import connect
+from .adapters.mongo.readmodels import RebuildRunningError, settle_seconds
+from .adapters.mongo.rebuild import describe as describe_rebuild
+from .adapters.mongo.rebuild import rebuild, rebuildable
 from .application.authorization import PolicyError
 from .bootstrap import Service
 from .observability import logs, tracing
+from .progress import progress
 from .settings import Settings, describe, env_name, mask
 
 log = logging.getLogger("worker")
@@ -55,6 +62,32 @@ async def check(settings: Settings) -> bool:
         await service.mongo.close()
 
 
+async def rebuild_read_model(settings: Settings, name: str, force: bool) -> int:
+    """Rebuild one read model into a fresh copy, with a progress bar on stderr."""
+    database_client = connect(
+        settings.mongodb_url.get_secret_value(),
+        serverSelectionTimeoutMS=int(settings.mongodb_timeout_seconds * 1000),
+        timeoutMS=int(settings.mongodb_operation_timeout_seconds * 1000),
+    )
+    model = rebuildable(settings.sales_time_zone)[name]
+    try:
+        with progress() as bars:
+            result = await rebuild(
+                database_client[settings.mongodb_database],
+                model,
+                settle_seconds=settle_seconds(settings.read_model_refresh_seconds),
+                stage=bars.stage,
+                force=force,
+            )
+            bars.note(describe_rebuild(result))
+        return 0
+    except RebuildRunningError as error:
+        print(f"not started: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await database_client.close()
+
+
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     if name == "uvloop":
         try:
@@ -68,8 +101,16 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["run", "check"], default="run")
+    parser.add_argument("command", nargs="?", choices=["run", "check", "rebuild"], default="run")
+    parser.add_argument(
+        "read_model", nargs="?", choices=["sales", "orders"], help="with rebuild: which one"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="with rebuild: drop the copy of one that died"
+    )
     args = parser.parse_args(argv)
+    if (args.command == "rebuild") != (args.read_model is not None):
+        parser.error("rebuild takes the read model to rebuild (sales or orders); nothing else does")
     try:
         settings = Settings()
     except ValidationError as error:
@@ -81,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
             if args.command == "check":
                 return 0 if runner.run(check(settings)) else 1
+            if args.command == "rebuild":
+                return runner.run(rebuild_read_model(settings, args.read_model, args.force))
             return runner.run(serve(settings))
     except PolicyError as error:
         print(f"invalid setting {env_name('authorization_policy')}: {error}", file=sys.stderr)

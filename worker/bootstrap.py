@@ -25,6 +25,9 @@ from .adapters.mongo.documents import CustomerCodec, OrderCodec, PizzaCodec
 from .adapters.mongo.health import DatabaseGate
 from .adapters.mongo.menu import MongoMenu, seed_menu
 from .adapters.mongo.outbox import OutboxRelay, Projection
+from .adapters.mongo.readmodels import ReadModels
+from .adapters.mongo.rebuild import rebuildable
+from .adapters.mongo.sales import MongoSalesReport, SalesProjection
 from .adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from .adapters.mongo.views import MongoOrderViews, order_view_document
 from .adapters.rabbit import topology
@@ -56,6 +59,7 @@ HANDLERS: list[tuple[str, type[Any], Callable[..., Any], bool]] = [
     (n.LIST_ORDERS_BY_CUSTOMER, q.ListOrdersByCustomer, queries.list_orders_by_customer, False),
     (n.LIST_ACTIVE_ORDERS, q.ListActiveOrders, queries.list_active_orders, False),
     (n.GET_MENU, q.GetMenu, queries.get_menu, False),
+    (n.DAILY_SALES, q.DailySales, queries.daily_sales, False),
 ]
 """Message name, body model, handler, and whether it is a command."""
 
@@ -138,9 +142,22 @@ class Service:
             # and FastStream consumes them there, so the limit belongs here.
             default_channel=Channel(prefetch_count=settings.prefetch),
         )
+        self.read_models = ReadModels(
+            self.mongo[settings.mongodb_database],
+            {name: model.default for name, model in rebuildable(settings.sales_time_zone).items()},
+            settings.read_model_refresh_seconds,
+        )
+        order_views = self.read_models.place("orders")
+        sales = self.read_models.place("sales")
         self.relay = OutboxRelay(
             self._publish_event,
-            {"orders": Projection(self.collections.order_views, order_view_document)},
+            {
+                "orders": Projection(
+                    order_views,
+                    order_view_document,
+                    followers=(SalesProjection(sales, settings.sales_time_zone),),
+                )
+            },
             self.collections.outbox_relayed,
             self.collections.outbox_waiting,
         )
@@ -154,7 +171,8 @@ class Service:
             customers=MongoCustomerStore(self.collections.customers, CustomerCodec(), self.relay),
             pizzas=MongoAggregateStore(self.collections.menu, PizzaCodec(), self.relay),
             menu=self.menu,
-            views=MongoOrderViews(self.collections.order_views),
+            views=MongoOrderViews(order_views),
+            sales=MongoSalesReport(sales, settings.sales_time_zone),
         )
         self._publisher: RabbitPublisher | None = None
         self._subscriber: Subscriber | None = None
@@ -185,7 +203,8 @@ class Service:
         await self.mongo.admin.command("ping")
         log.info("connected to MongoDB at %s", mask(self.settings.mongodb_url.get_secret_value()))
         database = self.mongo[self.settings.mongodb_database]
-        await create_indexes(database)
+        await self.read_models.refresh()
+        await create_indexes(database, self.read_models.collections())
         if await seed_menu(self.collections.menu):
             log.info("seeded the default menu")
         await self.broker.connect()
@@ -215,6 +234,7 @@ class Service:
         self._tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self._sweep_forever(), name="outbox-sweep"),
+            asyncio.create_task(self.read_models.run(), name="read-models"),
         ]
         await self.broker.start()
         if self.operator is not None:

@@ -2,8 +2,9 @@
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,6 +100,23 @@ class Settings(BaseSettings):
     (JSON lines), for the index-coverage test; off in production."""
     outbox_alarm_seconds: Annotated[float, Field(gt=0)] = 60.0
     """Not ready while an event has waited longer than this to be published."""
+    sales_time_zone: ZoneInfo = ZoneInfo("UTC")
+    """The time zone of the sales report's days (an IANA name such as Europe/Rome).
+    The report is kept as the orders change: after changing this, rebuild it
+    (`python -m worker rebuild sales`)."""
+    read_model_refresh_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How often the worker reads where its read models live; a rebuild waits twice
+    this, plus a second, for every worker to know what it changed."""
+
+    @field_validator("sales_time_zone", mode="before")
+    @classmethod
+    def _zone(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}; use an IANA name") from None
+        return value
 
     @property
     def worker_user(self) -> str:

@@ -34,9 +34,18 @@ from .events import (
     PizzaRemoved,
     PizzaUpdated,
 )
-from .queries import GetMenu, GetOrder, ListActiveOrders, ListOrdersByCustomer
+from .queries import DailySales, GetMenu, GetOrder, ListActiveOrders, ListOrdersByCustomer
 from .results import FieldError, OperationResult
-from .views import MenuPizzaView, MenuView, OrderItemView, OrderPage, OrderView
+from .views import (
+    MenuPizzaView,
+    MenuView,
+    OrderItemView,
+    OrderPage,
+    OrderView,
+    PizzaSales,
+    SalesDay,
+    SalesReport,
+)
 
 __all__ = [
     "COMMANDS",
@@ -49,6 +58,7 @@ __all__ = [
     "CookingStarted",
     "CustomerRegistered",
     "CustomerUpdated",
+    "DailySales",
     "DeliverOrder",
     "DeliveryAssigned",
     "FieldError",
@@ -73,9 +83,12 @@ __all__ = [
     "PizzaAdded",
     "PizzaRemoved",
     "PizzaRequest",
+    "PizzaSales",
     "PizzaUpdated",
     "PlaceOrder",
     "RemovePizza",
+    "SalesDay",
+    "SalesReport",
     "StartCooking",
     "UpdatePizza",
     "WireModel",

@@ -26,6 +26,7 @@ QUERIES: Final[dict[str, type[WireModel]]] = {
     n.LIST_ORDERS_BY_CUSTOMER: q.ListOrdersByCustomer,
     n.LIST_ACTIVE_ORDERS: q.ListActiveOrders,
     n.GET_MENU: q.GetMenu,
+    n.DAILY_SALES: q.DailySales,
 }
 
 REPLIES: Final[dict[str, type[WireModel]]] = {
@@ -35,6 +36,7 @@ REPLIES: Final[dict[str, type[WireModel]]] = {
     n.LIST_ORDERS_BY_CUSTOMER: v.OrderPage,
     n.LIST_ACTIVE_ORDERS: v.OrderPage,
     n.GET_MENU: v.MenuView,
+    n.DAILY_SALES: v.SalesReport,
 }
 """The model of a successful reply's `data`, by request name."""
 

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from . import names
@@ -93,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
     cancel.add_argument("--reason")
 
     sub.add_parser("menu", help="the menu with prices (menu.get)")
+    sales = sub.add_parser("sales", help="sales per day (sales.daily), today's by default")
+    sales.add_argument("--from", dest="first", help="first day, YYYY-MM-DD")
+    sales.add_argument("--to", dest="last", help="last day, YYYY-MM-DD (default: --from)")
 
     for verb, what in (("send", "a command"), ("ask", "a query")):
         raw = sub.add_parser(verb, help=f"{what} by name, body as JSON (argument or stdin)")
@@ -195,6 +199,9 @@ def request_of(args: argparse.Namespace) -> tuple[str, str, Any]:
         return "send", names.CANCEL_ORDER, {"order_id": args.order_id, "reason": args.reason}
     if command == "menu":
         return "ask", names.GET_MENU, {}
+    if command == "sales":
+        first = args.first or datetime.now(UTC).date().isoformat()
+        return "ask", names.DAILY_SALES, {"from": first, "to": args.last or first}
     text = args.body if args.body is not None else sys.stdin.read()
     return command, args.name, json.loads(text)
 

@@ -27,6 +27,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Mapping
+from datetime import date
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -51,9 +52,9 @@ from .commands import (
     PlaceOrder,
     StartCooking,
 )
-from .queries import GetMenu, GetOrder, ListActiveOrders, ListOrdersByCustomer
+from .queries import DailySales, GetMenu, GetOrder, ListActiveOrders, ListOrdersByCustomer
 from .results import OperationResult
-from .views import MenuView, OrderPage, OrderView
+from .views import MenuView, OrderPage, OrderView, SalesReport
 
 M = TypeVar("M", bound=WireModel)
 Body = WireModel | Mapping[str, Any] | bytes
@@ -123,7 +124,7 @@ def encode(body: Body) -> bytes:
     if isinstance(body, bytes):
         return body
     if isinstance(body, WireModel):
-        return body.model_dump_json().encode()
+        return body.model_dump_json(by_alias=True).encode()
     return json.dumps(body, default=str).encode()
 
 
@@ -390,6 +391,11 @@ class PizzeriaClient:
 
     async def get_menu(self) -> MenuView:
         return await self._expect(await self.ask(names.GET_MENU, GetMenu()), MenuView)
+
+    async def daily_sales(self, first: date, last: date) -> SalesReport:
+        """The sales of every day from `first` to `last`, both included (92 at most)."""
+        query = DailySales.model_validate({"from": first, "to": last})
+        return await self._expect(await self.ask(names.DAILY_SALES, query), SalesReport)
 
     async def events(self, pattern: str = "#") -> AsyncGenerator[ReceivedEvent, None]:
         """Every event whose name matches the topic pattern, from now on, typed.

@@ -76,6 +76,7 @@ GET_ORDER: Final = "orders.get"
 LIST_ORDERS_BY_CUSTOMER: Final = "orders.list-by-customer"
 LIST_ACTIVE_ORDERS: Final = "orders.list-active"
 GET_MENU: Final = "menu.get"
+DAILY_SALES: Final = "sales.daily"
 
 # Events
 ORDER_PLACED: Final = "orders.placed"

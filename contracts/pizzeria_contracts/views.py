@@ -1,7 +1,9 @@
 """What queries and successful commands return in a reply's `data`."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
+
+from pydantic import ConfigDict, Field
 
 from .base import Money, WireModel
 
@@ -60,3 +62,38 @@ class MenuView(WireModel):
     pizzas: list[MenuPizzaView]
     sizes: dict[str, str]
     topping_price: Money
+
+
+class PizzaSales(WireModel):
+    """One pizza in one size: how many were delivered that day, for how much."""
+
+    name: str
+    size: str
+    quantity: int
+    revenue: Money
+
+
+class SalesDay(WireModel):
+    """One day of the sales report. Orders count on the day they were placed, and on
+    the day they were delivered or cancelled; pizzas, revenue and the time from
+    confirmed to delivered count for delivered orders only, on their delivery day."""
+
+    day: date
+    orders_placed: int
+    orders_delivered: int
+    orders_cancelled: int
+    revenue: Money
+    average_delivery_seconds: float | None
+    """From confirmed to delivered, over the orders delivered that day; null if none."""
+    pizzas: list[PizzaSales]
+
+
+class SalesReport(WireModel):
+    """Every day of the range asked, oldest first; a day without orders is all zeros."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    time_zone: str
+    from_: date = Field(alias="from")
+    to: date
+    days: list[SalesDay]

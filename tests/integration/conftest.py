@@ -19,6 +19,7 @@ from pizzeria_contracts import OperationResult
 from worker.adapters.mongo.database import INDEXES, Collections, Document
 from worker.adapters.mongo.documents import CustomerCodec, OrderCodec
 from worker.adapters.mongo.outbox import OutboxRelay, Projection
+from worker.adapters.mongo.readmodels import Fixed
 from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from worker.application.ports import Receipt
 from worker.application.wire import order_view
@@ -65,6 +66,9 @@ class CountedFinds:
     def find(self, *args: Any, **kwargs: Any) -> Any:
         self.finds += 1
         return self.collection.find(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # every other call goes through uncounted
+        return getattr(self.collection, name)
 
 
 class RecordingPublisher:
@@ -121,7 +125,7 @@ async def stores(database: AsyncDatabase[Document]) -> AsyncIterator[Stores]:
     published = RecordingPublisher()
     relay = OutboxRelay(
         published,
-        {collections.orders.name: Projection(collections.order_views)},
+        {collections.orders.name: Projection(Fixed(collections.order_views))},
         collections.outbox_relayed,
         collections.outbox_waiting,
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -20,6 +21,8 @@ from worker.adapters.mongo.database import INDEXES, Collections, Document
 from worker.adapters.mongo.documents import CustomerCodec, OrderCodec, PizzaCodec
 from worker.adapters.mongo.menu import MongoMenu, seed_menu
 from worker.adapters.mongo.outbox import OutboxRelay, Projection
+from worker.adapters.mongo.readmodels import Fixed
+from worker.adapters.mongo.sales import MongoSalesReport, SalesProjection
 from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from worker.adapters.mongo.views import MongoOrderViews, order_view_document
 from worker.application.context import MessageContext
@@ -72,7 +75,13 @@ class MongoWorker:
         published = RecordingPublisher()
         relay = OutboxRelay(
             published,
-            {collections.orders.name: Projection(collections.order_views, order_view_document)},
+            {
+                collections.orders.name: Projection(
+                    Fixed(collections.order_views),
+                    order_view_document,
+                    followers=(SalesProjection(Fixed(collections.sales_daily), ZoneInfo("UTC")),),
+                )
+            },
             collections.outbox_relayed,
             collections.outbox_waiting,
         )
@@ -84,7 +93,8 @@ class MongoWorker:
             customers=customer_store,
             pizzas=MongoAggregateStore[Pizza](collections.menu, PizzaCodec(), relay),
             menu=menu,
-            views=MongoOrderViews(collections.order_views),
+            views=MongoOrderViews(Fixed(collections.order_views)),
+            sales=MongoSalesReport(Fixed(collections.sales_daily), ZoneInfo("UTC")),
             clock=clock,
         )
         task = asyncio.create_task(relay.run())

@@ -18,6 +18,7 @@ from worker.adapters.mongo.database import Collections, Document
 from worker.adapters.mongo.documents import OrderCodec, outbox_entry
 from worker.adapters.mongo.menu import MongoMenu, seed_menu
 from worker.adapters.mongo.outbox import Projection
+from worker.adapters.mongo.readmodels import Fixed
 from worker.adapters.mongo.views import MongoOrderViews, order_view_document
 from worker.application.wire import order_view
 from worker.domain.events import DomainEvent
@@ -258,7 +259,7 @@ async def test_orders_asked_for_at_once_are_read_together_each_as_placed(
 ) -> None:
     placed = [await place(shop, random_phone()) for _ in range(3)]
     counted = CountedFinds(collections.order_views)
-    views = MongoOrderViews(cast(AsyncCollection[Document], counted))
+    views = MongoOrderViews(Fixed(cast(AsyncCollection[Document], counted)))
     asked = [*ids(placed), "no-such-order", *ids(placed)]
 
     found = await asyncio.gather(*(views.get(order_id) for order_id in asked))
@@ -461,12 +462,12 @@ class History:
 
 async def project(views: AsyncCollection[Document], *docs: Document) -> None:
     """Apply the projections of `docs` in one batch, as the relay does."""
-    await Projection(views, order_view_document).apply(list(docs))
+    await Projection(Fixed(views), order_view_document).apply(list(docs))
 
 
 async def shown(collections: Collections, history: History) -> dict[str, Any]:
     """What every query shows of the order: by id, in its customer's list, in the queue."""
-    views = MongoOrderViews(collections.order_views)
+    views = MongoOrderViews(Fixed(collections.order_views))
     phone = history.order.customer.phone
     return {
         "get": await views.get(history.order.id),

@@ -2,19 +2,22 @@
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from pymongo.asynchronous.collection import AsyncCollection
 
 from pizzeria_contracts import OperationResult
+from worker.adapters.mongo.database import Document
 from worker.adapters.mongo.documents import OrderCodec
 from worker.adapters.mongo.outbox import OutboxRelay, Projection, _Recorded
+from worker.adapters.mongo.readmodels import Fixed
 from worker.adapters.mongo.store import MongoAggregateStore
 from worker.application.settling import afterwards
 from worker.application.wire import order_view
 from worker.domain.orders import Order
 
-from .conftest import Stores, new_order, receipt_for, utc_now
+from .conftest import CountedFinds, Stores, new_order, receipt_for, utc_now
 
 pytestmark = pytest.mark.integration
 
@@ -195,7 +198,7 @@ def relay_for(stores: Stores, with_view: bool = False, **options: Any) -> Outbox
 
 
 def projections(stores: Stores, with_view: bool) -> dict[str, Projection]:
-    views = Projection(stores.collections.order_views)
+    views = Projection(Fixed(stores.collections.order_views))
     return {stores.collections.orders.name: views} if with_view else {}
 
 
@@ -370,18 +373,31 @@ def _doc_at(order_id: str, version: int) -> dict[str, object]:
     return {"_id": order_id, "version": version, "outbox": [{"version": version}]}
 
 
-class MovedMeanwhile(Projection):
-    """Another worker's relay moves the view to `to` between this one's read and write."""
+class MovedMeanwhile:
+    """The views' collection, where another worker's relay moves the view to `to`
+    between this one's read of its version and its write."""
 
-    def moving_it_to(self, to: int) -> "MovedMeanwhile":
-        self.__dict__["to"] = to  # frozen dataclass: set once, before use
-        return self
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+        self.to: int | None = None
 
-    async def versions(self, ids: list[Any]) -> dict[Any, int]:
-        held = await super().versions(ids)
-        if (to := self.__dict__.pop("to", None)) is not None:
-            await self.views.update_one({"_id": ids[0]}, {"$set": {"version": to}})
-        return held
+    def find(self, match: dict[str, Any], *args: Any) -> Any:
+        cursor = self.collection.find(match, *args)
+        to, self.to = self.to, None
+        if to is None:
+            return cursor
+        collection = self.collection
+
+        class ThenMoved:
+            async def to_list(self) -> list[Document]:
+                held = await cursor.to_list()
+                await collection.update_one({"_id": held[0]["_id"]}, {"$set": {"version": to}})
+                return held
+
+        return ThenMoved()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.collection, name)
 
 
 @pytest.mark.parametrize(("meanwhile", "final"), [(2, 5), (9, 9)])
@@ -390,11 +406,13 @@ async def test_a_view_moved_meanwhile_ends_at_the_newest_version(
 ) -> None:
     """Relays of several workers may project one order at once: a move matches the
     version it read, so it never undoes a newer one, and reads again when it missed."""
-    views = MovedMeanwhile(stores.collections.order_views, shape=lambda doc: dict(doc))
+    moving = MovedMeanwhile(stores.collections.order_views)
+    views = Projection(Fixed(cast(AsyncCollection[Document], moving)), shape=lambda doc: dict(doc))
     order_id = new_order().id
     await views.apply([_doc_at(order_id, 1)])
 
-    await views.moving_it_to(meanwhile).apply([_doc_at(order_id, 5)])
+    moving.to = meanwhile
+    await views.apply([_doc_at(order_id, 5)])
 
     view = await stores.collections.order_views.find_one({"_id": order_id})
     assert view is not None
@@ -454,28 +472,16 @@ async def test_clearing_an_outbox_keeps_the_record_of_a_version_recorded_meanwhi
     assert (await stores.collections.orders.find_one({"_id": order.id}) or {})["outbox"] == []
 
 
-class CountedReads(Projection):
-    """Counts the reads of the views' versions."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.__dict__["reads"] = 0
-
-    async def versions(self, ids: list[Any]) -> dict[Any, int]:
-        self.__dict__["reads"] += 1
-        return await super().versions(ids)
-
-
 async def test_a_new_order_is_relayed_without_reading_views_and_a_change_with_one(
     stores: Stores,
 ) -> None:
     """An order this worker has just inserted has no view yet, and no other relay has
     published its events: the relay reads no view for it. The next change reads its
     view once, before publishing, and the projection reuses that read."""
-    views = CountedReads(stores.collections.order_views)
+    views = CountedFinds(stores.collections.order_views)
     relay = OutboxRelay(
         stores.published,
-        {stores.collections.orders.name: views},
+        {stores.collections.orders.name: Projection(Fixed(cast(AsyncCollection[Document], views)))},
         stores.collections.outbox_relayed,
         stores.collections.outbox_waiting,
     )
@@ -485,14 +491,14 @@ async def test_a_new_order_is_relayed_without_reading_views_and_a_change_with_on
         orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
         await orders.create(order, receipt_for(order, 201))
         await relay.drain()
-        placed = views.__dict__["reads"]
+        placed = views.finds
         order.start_cooking(utc_now())
         await orders.update(order, receipt_for(order))
         await relay.drain()
     finally:
         running.cancel()
 
-    assert (placed, views.__dict__["reads"]) == (0, 1)
+    assert (placed, views.finds) == (0, 1)
     assert stores.published.kinds(order.id)[-1] == ("orders.cooking-started", 3)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import uuid4
 
 from pizzeria_contracts import names
-from tests.fakes import FakeClock, FakeCustomers, FakeMenu, FakeOrders, FakeStore
+from tests.fakes import FakeClock, FakeCustomers, FakeMenu, FakeOrders, FakeSales, FakeStore
 from worker.application.context import MessageContext
 from worker.application.mediator import Mediator, Outcome
 from worker.bootstrap import build_mediator
@@ -51,6 +51,7 @@ class Pizzeria:
             pizzas=FakeStore[Pizza](),
             menu=FakeMenu(),
             views=orders,
+            sales=FakeSales(orders),
             clock=FakeClock(),
         )
         return cls(orders, customers, mediator)

@@ -22,7 +22,7 @@ from pamqp.header import ContentHeader
 
 from pizzeria_contracts import names
 from tests import fuzzing
-from tests.fakes import FakeClock, FakeCustomers, FakeMenu, FakeOrders, FakeStore
+from tests.fakes import FakeClock, FakeCustomers, FakeMenu, FakeOrders, FakeSales, FakeStore
 from worker.adapters.rabbit.publishing import RabbitPublisher
 from worker.adapters.rabbit.retry import RetryPolicy
 from worker.application.authorization import Policy
@@ -138,6 +138,7 @@ def pizzeria(with_policy: bool) -> Mediator:
         pizzas=FakeStore[Pizza](),
         menu=FakeMenu(),
         views=orders,
+        sales=FakeSales(orders),
         clock=FakeClock(),
     )
 

@@ -8,7 +8,7 @@ from uuid import uuid4
 import pytest
 
 from pizzeria_contracts import names
-from tests.fakes import FakeClock, FakeCustomers, FakeOrders, FakeStore
+from tests.fakes import FakeClock, FakeCustomers, FakeOrders, FakeSales, FakeStore
 from tests.unit.pizzeria import Pizzeria
 from worker.application.mediator import Outcome
 from worker.application.wire import event_body
@@ -73,6 +73,7 @@ def shop() -> Shop:
         pizzas=pizzas,
         menu=menu,
         views=orders,
+        sales=FakeSales(orders),
         clock=FakeClock(),
     )
     return Shop(Pizzeria(orders, customers, mediator), pizzas, menu)

@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 
 from pizzeria_contracts import names
-from tests.fakes import FakeClock, FakeCustomers, FakeMenu, FakeOrders, FakeStore
+from tests.fakes import FakeClock, FakeCustomers, FakeMenu, FakeOrders, FakeSales, FakeStore
 from tests.unit.pizzeria import order_body
 from worker.application.authorization import Policy, PolicyError
 from worker.application.context import MessageContext
@@ -155,6 +155,7 @@ def mediator_with(policy: Policy) -> Mediator:
         pizzas=FakeStore[Pizza](),
         menu=FakeMenu(),
         views=orders,
+        sales=FakeSales(orders),
         clock=FakeClock(),
     )
 

@@ -2,7 +2,7 @@
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from pizzeria_contracts import OperationResult
@@ -115,3 +115,11 @@ class OrderViews(Protocol):
 
 class Clock(Protocol):
     def __call__(self) -> datetime: ...
+
+
+class SalesReports(Protocol):
+    """The sales report's read model (`application/sales.py` says what it counts)."""
+
+    async def daily(self, first: date, last: date) -> Mapping[str, Any]:
+        """Every day from `first` to `last`, both included, in the `sales.daily` shape."""
+        ...

@@ -70,7 +70,7 @@ def main(argv: Sequence[str], amqp_url: str) -> int:
                 f"pizzeria bench needs {module} {why}: pip install -e '.[bench]'", file=sys.stderr
             )
             return 2
-    from .progress import progress
+    from ..progress import progress
     from .scenarios import SCENARIOS
     from .session import Options, Session
 

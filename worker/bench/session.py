@@ -14,9 +14,9 @@ from pymongo import AsyncMongoClient
 
 from pizzeria_contracts import names
 
+from ..progress import Progress
 from .load import Call, RawClient, Timing, drive
 from .processes import BaselineProcess, Contender, ContenderError, WorkerProcess
-from .progress import Progress
 from .results import Report, Row
 
 PIZZAS = ("margherita", "pepperoni", "supreme", "quattro formaggi", "vegetariana")

@@ -25,10 +25,12 @@ def chunks(items: list[T], size: int = STATEMENTS) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-async def insert_new(collection: AsyncCollection[Document], docs: list[Document]) -> list[Document]:
+async def insert_new(
+    collection: AsyncCollection[Document], docs: list[Document], size: int = STATEMENTS
+) -> list[Document]:
     """Insert in one command per chunk; returns the documents whose `_id` was taken."""
     taken: list[Document] = []
-    for chunk in chunks(docs):
+    for chunk in chunks(docs, size):
         try:
             await collection.insert_many(chunk, ordered=False)
         except BulkWriteError as error:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import pymongo
@@ -48,6 +49,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("document", ASCENDING), ("version", ASCENDING)], name="by_document")
     ],
     "outbox_waiting": [],  # read whole: it holds only what a relay failed to publish
+    "sales_daily": [],  # read by `_id` only: one document a day
+    "read_models": [],  # read whole: one document a read model
 }
 """Every filter and sort the worker sends is served by one of these."""
 
@@ -65,6 +68,8 @@ class Collections:
     menu: AsyncCollection[Document]
     outbox_relayed: AsyncCollection[Document]
     outbox_waiting: AsyncCollection[Document]
+    sales_daily: AsyncCollection[Document]
+    read_models: AsyncCollection[Document]
 
     @classmethod
     def of(cls, database: AsyncDatabase[Document]) -> "Collections":
@@ -84,13 +89,16 @@ first start after an upgrade builds a new index over every document stored, and 
 limit meant for one message would make every start fail the same way."""
 
 
-async def create_indexes(database: AsyncDatabase[Document]) -> None:
+async def create_indexes(
+    database: AsyncDatabase[Document], placed: Mapping[str, str] | None = None
+) -> None:
     """Idempotent: an index that exists already is left as it is, and one whose
-    definition changed under the same name is built again."""
+    definition changed under the same name is built again. `placed`: the collection a
+    rebuilt read model lives in now, by its default name; its indexes are built there."""
     with pymongo.timeout(INDEX_BUILD_SECONDS):
         for name, indexes in INDEXES.items():
             for index in indexes:
-                await _create(database[name], index)
+                await _create(database[(placed or {}).get(name, name)], index)
 
 
 async def _create(collection: AsyncCollection[Document], index: IndexModel) -> None:

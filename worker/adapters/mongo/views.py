@@ -12,13 +12,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
-
 from ...domain.errors import InvalidCursorError
 from ...domain.orders import OrderStatus
 from .batch import FindBatcher
 from .documents import state_of
 from .errors import database_call
+from .readmodels import Place
 
 Document = dict[str, Any]
 ACTIVE = frozenset({OrderStatus.CONFIRMED, OrderStatus.COOKING, OrderStatus.READY})
@@ -53,13 +52,18 @@ class MongoOrderViews:
     the messages in flight, not one each.
     """
 
-    def __init__(self, views: AsyncCollection[Document]) -> None:
-        self._views = views
-        self._finds = FindBatcher(views, {"active": 0})
+    def __init__(self, place: Place) -> None:
+        self._place = place
+        self._finds: dict[str, FindBatcher] = {}
 
     async def get(self, order_id: str) -> Mapping[str, Any] | None:
+        views = self._place.reading
+        finds = self._finds.get(views.name)
+        if finds is None:  # the first read, or a rebuild moved the views
+            finds = FindBatcher(views, {"active": 0})
+            self._finds = {views.name: finds}
         async with database_call("get order view"):
-            view = await self._finds.find(order_id)
+            view = await finds.find(order_id)
         return None if view is None else {k: v for k, v in view.items() if k != "_id"}
 
     async def by_customer(self, phone: str, limit: int, cursor: str | None) -> Mapping[str, Any]:
@@ -83,7 +87,7 @@ class MongoOrderViews:
             }
         async with database_call("list order views"):
             found = (
-                await self._views.find(match, HIDDEN)
+                await self._place.reading.find(match, HIDDEN)
                 .sort([("created_at", direction), ("_id", direction)])
                 .limit(limit + 1)
                 .to_list()

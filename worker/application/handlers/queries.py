@@ -1,6 +1,7 @@
 """Query handlers: read one view, never change anything."""
 
 from pizzeria_contracts import (
+    DailySales,
     GetMenu,
     GetOrder,
     ListActiveOrders,
@@ -11,7 +12,7 @@ from pizzeria_contracts import (
 from ...domain.customers import normalize_phone
 from ...domain.errors import OrderNotFoundError
 from ..context import MessageContext
-from ..ports import MenuSource, OrderViews
+from ..ports import MenuSource, OrderViews, SalesReports
 from ..wire import menu_view
 
 
@@ -39,3 +40,9 @@ async def list_active_orders(
     query: ListActiveOrders, context: MessageContext, *, views: OrderViews
 ) -> OperationResult:
     return OperationResult.success(await views.active(query.limit, query.cursor))
+
+
+async def daily_sales(
+    query: DailySales, context: MessageContext, *, sales: SalesReports
+) -> OperationResult:
+    return OperationResult.success(await sales.daily(query.from_, query.to))

@@ -1,0 +1,210 @@
+"""`python -m worker rebuild`: a read model rebuilt from 5,000 stored orders while the
+worker, a separate process, takes commands; the result equals a fold from scratch."""
+
+import asyncio
+import json
+import random
+import re
+import sys
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from tests.e2e.amqp import COMMANDS, QUERIES, RawClient, Reply
+from tests.e2e.conftest import REPO_ROOT, WorkerProcess, _environment
+from worker.adapters.mongo.database import Document
+from worker.adapters.mongo.documents import OrderCodec
+from worker.adapters.mongo.views import order_view_document
+from worker.application.sales import fold_days, sale_facts
+from worker.domain.menu import Size
+from worker.domain.orders import CustomerDetails, Order, OrderItem
+
+STORED = 5_000
+REFRESH = "0.2"
+UTC_ZONE = ZoneInfo("UTC")
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture(scope="module")
+def worker_env() -> dict[str, str]:
+    return {"PIZZERIA_READ_MODEL_REFRESH_SECONDS": REFRESH}
+
+
+def stored_order(number: int, rng: random.Random) -> Document:
+    """An order of the last ten days, somewhere in its life, as the worker stores it."""
+    placed = datetime.now(UTC) - timedelta(days=rng.uniform(0.1, 10))
+    placed = placed.replace(microsecond=placed.microsecond // 1000 * 1000)
+    items = [
+        OrderItem(
+            f"line-{i}", rng.choice(["margherita", "pepperoni"]), Size.SMALL, (), Decimal("9.09")
+        )
+        for i in range(rng.randint(1, 3))
+    ]
+    customer = CustomerDetails(f"customer-{number % 50}", "Ann", "+15550100", None)
+    order = Order.place(f"seeded-{number:05}", customer, items, "cash", None, placed)
+    later = placed + timedelta(minutes=rng.randint(5, 90))
+    match number % 5:
+        case 0 | 4:
+            order.start_cooking(later)
+            order.mark_ready(later)
+            order.assign_delivery("Luigi", later)
+            order.deliver(later)
+        case 1:
+            order.cancel("changed their mind", later)
+        case 3:
+            order.start_cooking(later)
+    order.pending_events.clear()
+    return {**OrderCodec().encode(order), "outbox": [], "inbox": []}
+
+
+async def seed(mongo_client: AsyncMongoClient[Document], database: str) -> None:
+    rng = random.Random(21)
+    orders = [stored_order(number, rng) for number in range(STORED)]
+    for start in range(0, STORED, 1_000):
+        await mongo_client[database].orders.insert_many(orders[start : start + 1_000])
+
+
+async def ok(client: RawClient, name: str, body: Mapping[str, Any], query: bool = False) -> Reply:
+    exchange = QUERIES if query else COMMANDS
+    reply = await client.call(exchange, name, json.dumps(body).encode(), timeout=30)
+    assert reply.body["status"] in (200, 201), reply.body
+    return reply
+
+
+async def one_life(client: RawClient, number: int) -> None:
+    """An order placed and delivered, or cancelled, through the running worker."""
+    body = {
+        "customer_name": "Bo",
+        "customer_phone": f"+1555020{number % 10}",
+        "pizzas": [{"name": "margherita", "size": "large"}],
+    }
+    order_id = (await ok(client, "orders.place", body)).body["data"]["id"]
+    if number % 4 == 3:
+        await ok(client, "orders.cancel", {"order_id": order_id})
+        return
+    await ok(client, "orders.start-cooking", {"order_id": order_id})
+    await ok(client, "orders.mark-ready", {"order_id": order_id})
+    await ok(client, "orders.assign-delivery", {"order_id": order_id, "driver": "Mario"})
+    await ok(client, "orders.deliver", {"order_id": order_id})
+
+
+async def rebuild_while_live(
+    worker: WorkerProcess, client: RawClient, amqp_url: str, mongodb_url: str, model: str
+) -> tuple[str, int]:
+    """Runs the rebuild and, until it ends, lives of orders 4 at a time; returns the
+    rebuild's output and how many lives ended while it ran."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "worker",
+        "rebuild",
+        model,
+        cwd=REPO_ROOT,
+        env=_environment(
+            amqp_url, mongodb_url, worker.database, {"PIZZERIA_READ_MODEL_REFRESH_SECONDS": REFRESH}
+        ),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    during = 0
+    numbers = iter(range(1_000_000))
+
+    async def lives() -> None:
+        nonlocal during
+        while process.returncode is None:
+            await one_life(client, next(numbers))
+            if process.returncode is None:
+                during += 1
+
+    runners = [asyncio.create_task(lives()) for _ in range(4)]
+    output, _ = await asyncio.wait_for(process.communicate(), 300)
+    await asyncio.gather(*runners)
+    for _ in range(4):  # and after the switch, into the new copy alone
+        await one_life(client, next(numbers))
+    text = output.decode("utf-8", "replace")
+    assert process.returncode == 0, text
+    return text, during
+
+
+def rebuilt_from(output: str, model: str) -> int:
+    found = re.search(rf"rebuilt {model} from (\d+) orders", output)
+    assert found, output
+    return int(found.group(1))
+
+
+async def placed_in(mongo_client: AsyncMongoClient[Document], database: str, model: str) -> str:
+    control = await mongo_client[database].read_models.find_one({"_id": model})
+    assert control is not None
+    assert control["building"] is None
+    return str(control["collection"])
+
+
+async def test_the_sales_report_rebuilt_while_live_equals_a_fold_from_scratch(
+    worker: WorkerProcess,
+    client: RawClient,
+    amqp_url: str,
+    mongodb_url: str,
+    mongo_client: AsyncMongoClient[Document],
+) -> None:
+    await seed(mongo_client, worker.database)
+
+    output, during = await rebuild_while_live(worker, client, amqp_url, mongodb_url, "sales")
+
+    assert rebuilt_from(output, "sales") >= STORED
+    assert during > 0, "no order lived while the rebuild ran"
+    database = mongo_client[worker.database]
+    copy = await placed_in(mongo_client, worker.database, "sales")
+    assert copy != "sales_daily"
+    assert "sales_daily" not in await database.list_collection_names()
+    orders = await database.orders.find({}, {"inbox": 0, "outbox": 0}).to_list()
+    assert len(orders) >= STORED + during + 4
+    expected = fold_days(fact for order in orders for fact in sale_facts(order, UTC_ZONE))
+    kept = {
+        day["_id"]: day for day in await database[copy].find({}, {"counted": 0, "rev": 0}).to_list()
+    }
+    assert kept == expected
+
+    first = TODAY - timedelta(days=11)
+    reply = await ok(
+        client, "sales.daily", {"from": first.isoformat(), "to": TODAY.isoformat()}, query=True
+    )
+    days = {day["day"]: day for day in reply.body["data"]["days"]}
+    assert len(days) == 12
+    for day, doc in expected.items():
+        assert days[day]["orders_placed"] == doc.get("placed", 0)
+        assert days[day]["orders_delivered"] == doc.get("delivered", 0)
+        assert Decimal(days[day]["revenue"]) == Decimal(doc.get("revenue_cents", 0)) / 100
+
+
+async def test_the_order_views_rebuilt_while_live_equal_the_stored_orders(
+    worker: WorkerProcess,
+    client: RawClient,
+    amqp_url: str,
+    mongodb_url: str,
+    mongo_client: AsyncMongoClient[Document],
+) -> None:
+    database = mongo_client[worker.database]
+    if await database.orders.count_documents({}) < STORED:
+        await seed(mongo_client, worker.database)
+
+    output, during = await rebuild_while_live(worker, client, amqp_url, mongodb_url, "orders")
+
+    assert rebuilt_from(output, "orders") >= STORED
+    assert during > 0
+    copy = await placed_in(mongo_client, worker.database, "orders")
+    assert "order_views" not in await database.list_collection_names()
+    orders = await database.orders.find({}, {"inbox": 0}).to_list()
+    views = {view["_id"]: view for view in await database[copy].find({}).to_list()}
+    assert {order["_id"] for order in orders} == set(views)
+    for order in orders:
+        assert views[order["_id"]] == {"_id": order["_id"], **order_view_document(order)}
+
+    reply = await ok(client, "orders.get", {"order_id": "seeded-00042"}, query=True)
+    assert reply.body["data"]["id"] == "seeded-00042"
+    assert date.fromisoformat(reply.body["data"]["created_at"][:10]) <= TODAY
