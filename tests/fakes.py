@@ -90,7 +90,7 @@ class FakeSales:
     async def daily(self, first: date, last: date) -> Mapping[str, Any]:
         views = [order_view(order) for order in self._orders.items.values()]
         days = fold_days(fact for view in views for fact in sale_facts(view, self._zone))
-        return daily_report(first, last, self._zone, days.values())
+        return daily_report(first, last, self._zone, days)
 
 
 class FakeCustomers(FakeStore[Customer]):

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from .adapters.mongo.database import connect
 from .adapters.mongo.readmodels import RebuildRunningError, settle_seconds
+from .adapters.mongo.rebuild import PACE, rebuild, rebuildable
 from .adapters.mongo.rebuild import describe as describe_rebuild
-from .adapters.mongo.rebuild import rebuild, rebuildable
 from .application.authorization import PolicyError
 from .bootstrap import Service
 from .observability import logs, tracing
@@ -62,7 +62,7 @@ async def check(settings: Settings) -> bool:
         await service.mongo.close()
 
 
-async def rebuild_read_model(settings: Settings, name: str, force: bool) -> int:
+async def rebuild_read_model(settings: Settings, name: str, force: bool, pace: float) -> int:
     """Rebuild one read model into a fresh copy, with a progress bar on stderr."""
     database_client = connect(
         settings.mongodb_url.get_secret_value(),
@@ -78,6 +78,7 @@ async def rebuild_read_model(settings: Settings, name: str, force: bool) -> int:
                 settle_seconds=settle_seconds(settings.read_model_refresh_seconds),
                 stage=bars.stage,
                 force=force,
+                pace=pace,
             )
             bars.note(describe_rebuild(result))
         return 0
@@ -108,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--force", action="store_true", help="with rebuild: drop the copy of one that died"
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=PACE,
+        help=f"with rebuild: orders a second at most (default {PACE:g}; 0: no limit)",
+    )
     args = parser.parse_args(argv)
     if (args.command == "rebuild") != (args.read_model is not None):
         parser.error("rebuild takes the read model to rebuild (sales or orders); nothing else does")
@@ -123,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "check":
                 return 0 if runner.run(check(settings)) else 1
             if args.command == "rebuild":
-                return runner.run(rebuild_read_model(settings, args.read_model, args.force))
+                return runner.run(
+                    rebuild_read_model(settings, args.read_model, args.force, args.rate)
+                )
             return runner.run(serve(settings))
     except PolicyError as error:
         print(f"invalid setting {env_name('authorization_policy')}: {error}", file=sys.stderr)

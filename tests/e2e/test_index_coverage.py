@@ -32,12 +32,17 @@ pytestmark = pytest.mark.e2e
 Keys = list[tuple[str, int]]
 EQUALITY = {"$eq", "$in"}
 RANGE = {"$gt", "$gte", "$lt", "$lte"}
-WHOLE_COLLECTION_ON_PURPOSE = {("menu", "find"), ("outbox_waiting", "find")}
+WHOLE_COLLECTION_ON_PURPOSE = {
+    ("menu", "find"),
+    ("outbox_waiting", "find"),
+    ("read_models", "find"),
+}
 """Where the worker reads with an empty filter, and why that is fine: at start-up
 `seed_menu` asks the menu for any one document (`find_one({})`) to learn whether it
 was ever seeded; it stops at the first document, and the menu is a few dozen. The
 relay's periodic pass reads every mark in `outbox_waiting`, which holds only the
-documents whose events failed to publish, until they are published again."""
+documents whose events failed to publish, until they are published again. Every
+second a worker reads `read_models`: one document per read model ever rebuilt."""
 
 
 def declared_indexes() -> dict[str, list[Keys]]:
@@ -190,6 +195,7 @@ async def drive_the_catalogue(client: RawClient) -> None:
     active = await ask("orders.list-active", {"limit": 1})
     await ask("orders.list-active", {"limit": 1, "cursor": active["next_cursor"]})
     await ask("menu.get", {})
+    await ask("sales.daily", {"from": "2026-12-01", "to": "2026-12-07"})
 
 
 @pytest.fixture(scope="module")

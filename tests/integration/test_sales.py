@@ -13,8 +13,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pizzeria_contracts import SalesReport, names
 from worker.adapters.mongo.database import Collections, Document
 from worker.adapters.mongo.readmodels import Fixed
-from worker.adapters.mongo.sales import SalesProjection, count, fold, merge
-from worker.application.sales import fold_days, sale_facts
+from worker.adapters.mongo.sales import (
+    SalesProjection,
+    _summarize,
+    count,
+    day_totals,
+    put,
+    summarize,
+)
+from worker.application.sales import Totals, fold_days, sale_facts
 
 from .conftest import random_phone
 from .mongo_worker import MongoWorker, fresh_collections, order_body
@@ -52,9 +59,9 @@ def delivered_order(order_id: str, minutes: int) -> dict[str, Any]:
     }
 
 
-async def stored_days(collections: Collections) -> dict[str, Document]:
-    found = await collections.sales_daily.find({}, {"counted": 0, "rev": 0}).to_list()
-    return {day["_id"]: day for day in found}
+async def stored_days(collections: Collections) -> dict[str, Totals]:
+    summaries = await collections.sales_daily.find({"parts": {"$exists": True}}).to_list()
+    return {summary["_id"]: day_totals(summary) for summary in summaries}
 
 
 async def test_orders_driven_through_the_worker_are_in_sales_daily(shop: MongoWorker) -> None:
@@ -94,21 +101,46 @@ async def test_a_document_relayed_twice_or_by_two_relays_at_once_counts_once(
 
     expected = fold_days(fact for order in orders for fact in sale_facts(order, UTC_ZONE))
     assert await stored_days(collections) == expected
-    assert expected["2026-12-07"]["placed"] == 5
-    assert expected["2026-12-07"]["delivered"] == 5
+    assert (expected["2026-12-07"]["placed"], expected["2026-12-07"]["delivered"]) == (5, 5)
 
 
-async def test_a_rebuild_merge_leaves_out_what_a_relay_counted_meanwhile(
+async def test_a_rebuild_and_relays_writing_at_once_count_each_fact_once(
     collections: Collections,
 ) -> None:
-    orders = [delivered_order(f"order-{i}", 30 + i) for i in range(6)]
+    """A rebuild puts facts without sums and sums its buckets at the end; relays put and
+    sum at once, some facts the same as the rebuild's, in any order."""
+    orders = [delivered_order(f"order-{i}", 30 + i) for i in range(300)]
     facts = [fact for order in orders for fact in sale_facts(order, UTC_ZONE)]
-    await count(collections.sales_daily, facts[::3])  # a relay got there first
+    sales = collections.sales_daily
 
-    merged = [merge(collections.sales_daily, day, folded) for day, folded in fold(facts).items()]
-    await asyncio.gather(*merged, count(collections.sales_daily, facts[1::3]))
+    relays = asyncio.gather(*(count(sales, facts[i : i + 7]) for i in range(0, 600, 7)))
+    rebuilt = await put(sales, facts[::2])
+    await relays
+    await summarize(sales, rebuilt)
 
     assert await stored_days(collections) == fold_days(facts)
+
+
+async def test_a_summary_never_goes_back_to_an_older_sum(collections: Collections) -> None:
+    """Two writers sum a bucket at different revisions; whichever arrives last, the
+    summary keeps the newer sum."""
+    first = delivered_order("order-0", 30)
+    bucket = sale_facts(first, UTC_ZONE)[0].bucket
+    second = next(
+        order
+        for order in (delivered_order(f"order-{i}", 30) for i in range(1, 10_000))
+        if sale_facts(order, UTC_ZONE)[0].bucket == bucket
+    )
+    sales = collections.sales_daily
+    await count(sales, sale_facts(first, UTC_ZONE))
+    older = await sales.find({"entries": {"$exists": True}}).to_list()
+    await count(sales, sale_facts(second, UTC_ZONE))
+
+    await _summarize(sales, older)  # a slow writer's sum arrives late
+
+    assert await stored_days(collections) == fold_days(
+        [*sale_facts(first, UTC_ZONE), *sale_facts(second, UTC_ZONE)]
+    )
 
 
 async def test_days_follow_the_time_zone(collections: Collections) -> None:

@@ -13,10 +13,12 @@ from worker.application.sales import (
     CANCELLED,
     DELIVERED,
     PLACED,
+    add,
     daily_report,
     fold_days,
     new_facts,
     sale_facts,
+    totals,
 )
 
 from .pizzeria import Pizzeria
@@ -56,8 +58,7 @@ def test_a_delivered_order_counts_its_pizzas_revenue_and_time_on_its_delivery_da
     assert (delivered.day, delivered.fact) == (date(2026, 12, 7), DELIVERED)
     assert delivered.cents == 4417
     assert delivered.delivery_ms == 42 * 60 * 1000
-    lines = {(line.name, line.size): (line.quantity, line.cents) for line in delivered.pizzas}
-    assert lines == {("Margherita", "large"): (2, 3218), ("Pepperoni", "small"): (1, 1199)}
+    assert delivered.pizzas == (("Margherita", "large", 2, 3218), ("Pepperoni", "small", 1, 1199))
 
 
 def test_a_cancelled_order_counts_no_revenue() -> None:
@@ -87,9 +88,8 @@ def test_a_fact_folded_twice_counts_once() -> None:
 
     days = fold_days([*facts, *reversed(facts)])
 
-    assert days["2026-12-06"][PLACED] == 1
-    assert days["2026-12-06"].get(DELIVERED, 0) == 0
-    assert days["2026-12-06"].get("revenue_cents", 0) == 0
+    assert (days["2026-12-06"][PLACED], days["2026-12-06"][DELIVERED]) == (1, 0)
+    assert days["2026-12-06"]["revenue_cents"] == 0
     assert (days["2026-12-07"][DELIVERED], days["2026-12-07"]["revenue_cents"]) == (1, 4417)
 
 
@@ -101,7 +101,7 @@ def test_the_report_has_every_day_of_the_range_and_the_contract_reads_it() -> No
     ]
     days = fold_days(fact for o in orders for fact in sale_facts(o, UTC_ZONE))
 
-    report = daily_report(date(2026, 12, 5), date(2026, 12, 7), UTC_ZONE, days.values())
+    report = daily_report(date(2026, 12, 5), date(2026, 12, 7), UTC_ZONE, days)
     parsed = SalesReport.model_validate(report)
 
     assert [day.day for day in parsed.days] == [date(2026, 12, d) for d in (5, 6, 7)]
@@ -124,6 +124,21 @@ def test_the_report_has_every_day_of_the_range_and_the_contract_reads_it() -> No
         date(2026, 12, 7),
         "UTC",
     )
+
+
+def test_a_buckets_sum_is_its_entries_and_days_add_their_buckets() -> None:
+    orders = [order("delivered", timedelta(minutes=45), id=f"o{i}") for i in range(200)]
+    facts = [fact for o in orders for fact in sale_facts(o, UTC_ZONE)]
+    buckets: dict[str, dict[str, Any]] = {}
+    for fact in facts:
+        buckets.setdefault(fact.bucket, {})[fact.key] = fact.entry
+
+    by_day: dict[str, list[Any]] = {}
+    for bucket, entries in buckets.items():
+        by_day.setdefault(bucket.partition("/")[0], []).append(totals(entries))
+
+    assert len(buckets) > 2 * 10  # 200 orders spread over many buckets of each day
+    assert {day: add(parts) for day, parts in by_day.items()} == fold_days(facts)
 
 
 def test_a_range_of_92_days_is_asked_and_93_is_refused_naming_the_limit() -> None:

@@ -3,11 +3,16 @@
 An order counts on up to two days, in the report's time zone: the day it was
 placed (`placed`) and the day it ended, delivered (`delivered`: its pizzas,
 its revenue, the time from confirmed to delivered) or cancelled
-(`cancelled`). Each of these is a fact, counted once per order whatever order
-or how often it arrives: the fact is read from the order's state, not added up
-from events, so a late or repeated event can only bring a fact that is counted
-already. The worker confirms an order when it places it, so confirmed is
-`created_at`, and an ended order's `updated_at` is when it ended.
+(`cancelled`). Each of these is a fact, kept under a key of its own (the
+order's and the fact's), so a fact that arrives twice is the same entry
+written twice and counts once. A fact is read from the order's state, not
+added up from events, so a late or repeated event can only bring a fact that
+is known already. The worker confirms an order when it places it, so
+confirmed is `created_at`, and an ended order's `updated_at` is when it ended.
+
+The facts of a day are spread over `BUCKETS` buckets by order, so that no
+stored document grows with a day's orders more than 1/`BUCKETS` of them; a
+bucket's totals are summed from its entries whenever it changes.
 """
 
 import dataclasses
@@ -18,9 +23,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-MAX_DAYS = 92
-"""The longest range `sales.daily` answers, both ends included."""
-
+BUCKETS = 32
 PLACED, DELIVERED, CANCELLED = "placed", "delivered", "cancelled"
 FACT_OF_EVENT = {
     "orders.placed": PLACED,
@@ -29,34 +32,43 @@ FACT_OF_EVENT = {
 }
 """The events that change the report; the others leave it as it is."""
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PizzaLine:
-    name: str
-    size: str
-    quantity: int
-    cents: int
+Totals = dict[str, Any]
+"""`placed`, `delivered`, `cancelled`, `revenue_cents`, `delivery_ms`, and `pizzas`:
+[name, size, quantity, cents] sorted by name and size."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SaleFact:
-    """One order's part of one day: counted once, under `order_key`."""
+    """One order's part of one day."""
 
     day: date
     fact: str
     order_key: str
     cents: int = 0
     delivery_ms: int = 0
-    pizzas: tuple[PizzaLine, ...] = ()
+    pizzas: tuple[tuple[str, str, int, int], ...] = ()
+    """(name, size, quantity, cents) per pizza and size."""
+
+    @property
+    def key(self) -> str:
+        """The entry's name: the same for the same fact of the same order."""
+        return f"{self.order_key}{self.fact[0]}"
+
+    @property
+    def bucket(self) -> str:
+        return f"{self.day.isoformat()}/{int(self.order_key[:4], 16) % BUCKETS:02d}"
+
+    @property
+    def entry(self) -> Any:
+        """What the bucket keeps of it: 1, or for a delivery its revenue, time and pizzas."""
+        if self.fact != DELIVERED:
+            return 1
+        return [self.cents, self.delivery_ms, [list(line) for line in self.pizzas]]
 
 
 def order_key(order_id: str) -> str:
     """A name for the order fit to be a field name (ids may hold dots or dollars)."""
     return hashlib.blake2b(order_id.encode(), digest_size=10).hexdigest()
-
-
-def pizza_key(name: str, size: str) -> str:
-    return hashlib.blake2b(f"{name}\0{size}".encode(), digest_size=8).hexdigest()
 
 
 def cents(amount: Any) -> int:
@@ -87,7 +99,7 @@ def sale_facts(order: Mapping[str, Any], zone: ZoneInfo) -> list[SaleFact]:
                 key,
                 cents=cents(order["total_amount"]),
                 delivery_ms=int((ended_at - placed_at) / timedelta(milliseconds=1)),
-                pizzas=tuple(PizzaLine(n, s, q, c) for (n, s), (q, c) in lines.items()),
+                pizzas=tuple((n, s, q, c) for (n, s), (q, c) in sorted(lines.items())),
             )
         )
     return facts
@@ -99,90 +111,108 @@ def new_facts(order: Mapping[str, Any], zone: ZoneInfo) -> list[SaleFact]:
     return [fact for fact in sale_facts(order, zone) if fact.fact in brought]
 
 
-def increments(fact: SaleFact) -> dict[str, int]:
-    """What the fact adds to its day's totals, by field."""
-    added = {fact.fact: 1}
-    if fact.fact == DELIVERED:
-        added["revenue_cents"] = fact.cents
-        added["delivery_ms"] = fact.delivery_ms
-        for line in fact.pizzas:
-            key = pizza_key(line.name, line.size)
-            added[f"pizzas.{key}.quantity"] = line.quantity
-            added[f"pizzas.{key}.revenue_cents"] = line.cents
-    return added
+def empty() -> Totals:
+    return {
+        PLACED: 0,
+        DELIVERED: 0,
+        CANCELLED: 0,
+        "revenue_cents": 0,
+        "delivery_ms": 0,
+        "pizzas": [],
+    }
 
 
-def labels(fact: SaleFact) -> dict[str, str]:
-    """The names of the pizzas the fact counts, kept beside their totals."""
-    named: dict[str, str] = {}
-    for line in fact.pizzas:
-        key = pizza_key(line.name, line.size)
-        named[f"pizzas.{key}.name"] = line.name
-        named[f"pizzas.{key}.size"] = line.size
-    return named
+def totals(entries: Mapping[str, Any]) -> Totals:
+    """The totals of a bucket's entries."""
+    counted = empty()
+    pizzas: dict[tuple[str, str], list[int]] = {}
+    for key, entry in entries.items():
+        fact = {"p": PLACED, "d": DELIVERED, "c": CANCELLED}[key[-1]]
+        counted[fact] += 1
+        if fact == DELIVERED:
+            revenue, delivery_ms, lines = entry
+            counted["revenue_cents"] += revenue
+            counted["delivery_ms"] += delivery_ms
+            for name, size, quantity, amount in lines:
+                line = pizzas.setdefault((name, size), [0, 0])
+                line[0] += quantity
+                line[1] += amount
+    counted["pizzas"] = [[n, s, q, c] for (n, s), (q, c) in sorted(pizzas.items())]
+    return counted
 
 
-def fold_days(facts: Iterable[SaleFact]) -> dict[str, dict[str, Any]]:
-    """The days' documents these facts make, each fact once, in the stored shape less
-    what it counted: the report from scratch, to compare with the kept one."""
-    days: dict[str, dict[str, Any]] = {}
-    seen: set[tuple[date, str, str]] = set()
+def add(parts: Iterable[Totals]) -> Totals:
+    """The sum of several buckets' totals."""
+    placed = delivered = cancelled = revenue = delivery_ms = 0
+    pizzas: dict[tuple[str, str], list[int]] = {}
+    for part in parts:
+        placed += part[PLACED]
+        delivered += part[DELIVERED]
+        cancelled += part[CANCELLED]
+        revenue += part["revenue_cents"]
+        delivery_ms += part["delivery_ms"]
+        for name, size, quantity, amount in part["pizzas"]:
+            line = pizzas.get((name, size))
+            if line is None:
+                pizzas[name, size] = [quantity, amount]
+            else:
+                line[0] += quantity
+                line[1] += amount
+    return {
+        PLACED: placed,
+        DELIVERED: delivered,
+        CANCELLED: cancelled,
+        "revenue_cents": revenue,
+        "delivery_ms": delivery_ms,
+        "pizzas": [[n, s, q, c] for (n, s), (q, c) in sorted(pizzas.items())],
+    }
+
+
+def fold_days(facts: Iterable[SaleFact]) -> dict[str, Totals]:
+    """Each day's totals from these facts, each fact once: the report from scratch."""
+    entries: dict[str, dict[str, Any]] = {}
     for fact in facts:
-        if (fact.day, fact.fact, fact.order_key) in seen:
-            continue
-        seen.add((fact.day, fact.fact, fact.order_key))
-        doc = days.setdefault(fact.day.isoformat(), {"_id": fact.day.isoformat()})
-        for path, value in (increments(fact) | labels(fact)).items():
-            *parents, leaf = path.split(".")
-            target = doc
-            for parent in parents:
-                target = target.setdefault(parent, {})
-            target[leaf] = target.get(leaf, 0) + value if isinstance(value, int) else value
-    return days
+        entries.setdefault(fact.day.isoformat(), {})[fact.key] = fact.entry
+    return {day: totals(kept) for day, kept in entries.items()}
 
 
 def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def money(cents_: int) -> str:
-    return str(Decimal(cents_).scaleb(-2).quantize(Decimal("0.01")))
+def money(amount: int) -> str:
+    return str(Decimal(amount).scaleb(-2).quantize(Decimal("0.01")))
 
 
 def daily_report(
-    first: date, last: date, zone: ZoneInfo, days: Iterable[Mapping[str, Any]]
+    first: date, last: date, zone: ZoneInfo, days: Mapping[str, Totals]
 ) -> dict[str, Any]:
     """The reply of `sales.daily`: every day of the range, those without sales at zero."""
-    by_day = {doc["_id"]: doc for doc in days}
     return {
         "time_zone": zone.key,
         "from": first.isoformat(),
         "to": last.isoformat(),
-        "days": [_day(day, by_day.get(day.isoformat(), {})) for day in days_between(first, last)],
+        "days": [
+            _day(day, days.get(day.isoformat(), empty())) for day in days_between(first, last)
+        ],
     }
 
 
-def _day(day: date, doc: Mapping[str, Any]) -> dict[str, Any]:
-    delivered = doc.get(DELIVERED, 0)
-    pizzas = sorted(
-        doc.get("pizzas", {}).values(), key=lambda line: (line["name"].casefold(), line["size"])
-    )
+def _day(day: date, counted: Totals) -> dict[str, Any]:
+    delivered = counted[DELIVERED]
     return {
         "day": day.isoformat(),
-        "orders_placed": doc.get(PLACED, 0),
+        "orders_placed": counted[PLACED],
         "orders_delivered": delivered,
-        "orders_cancelled": doc.get(CANCELLED, 0),
-        "revenue": money(doc.get("revenue_cents", 0)),
+        "orders_cancelled": counted[CANCELLED],
+        "revenue": money(counted["revenue_cents"]),
         "average_delivery_seconds": (
-            round(doc.get("delivery_ms", 0) / delivered / 1000, 3) if delivered else None
+            round(counted["delivery_ms"] / delivered / 1000, 3) if delivered else None
         ),
         "pizzas": [
-            {
-                "name": line["name"],
-                "size": line["size"],
-                "quantity": line.get("quantity", 0),
-                "revenue": money(line.get("revenue_cents", 0)),
-            }
-            for line in pizzas
+            {"name": name, "size": size, "quantity": quantity, "revenue": money(amount)}
+            for name, size, quantity, amount in sorted(
+                counted["pizzas"], key=lambda line: (line[0].casefold(), line[1])
+            )
         ],
     }

@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -27,15 +27,18 @@ from ...progress import Tick
 from .database import INDEXES
 from .outbox import put_views
 from .readmodels import announce, switch
-from .sales import fold, merge
+from .sales import put, summarize
 from .views import order_view_document
 
 log = logging.getLogger("worker.rebuild")
 
 Document = dict[str, Any]
-BATCH = 1_000
+BATCH = 500
 """Orders read, folded and written at a time."""
 NOT_READ = {"inbox": 0}
+PACE = 2_500.0
+"""Orders a second at most, by default: on a small machine an unbridled rebuild takes
+the CPU the workers answer with (docs/performance.md)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,24 +47,33 @@ class Rebuilt:
     collection: str
     orders: int
     seconds: float
+    """From the announcement to the old copy dropped, the waits included."""
+    building_seconds: float
+    """From the first order read to the copy complete."""
 
 
 class Fold(Protocol):
-    """Writes what a read model makes of a batch of stored orders into its copy."""
+    """Writes what a read model makes of a batch of stored orders into its copy, and
+    finishes the copy once every batch is in."""
 
     async def __call__(self, copy: AsyncCollection[Document], orders: list[Document]) -> None: ...
 
+    async def finish(self, copy: AsyncCollection[Document]) -> None: ...
 
-@dataclasses.dataclass(frozen=True)
+
 class SalesFold:
-    """A batch's facts merged into their days: one write a day, not one a fact."""
+    """Each batch's facts go into their buckets with no sum; the buckets written are
+    summed into their days once, at the end (a relay sums those it writes itself)."""
 
-    zone: ZoneInfo
+    def __init__(self, zone: ZoneInfo) -> None:
+        self._zone = zone
+        self._buckets: set[str] = set()
 
     async def __call__(self, copy: AsyncCollection[Document], orders: list[Document]) -> None:
-        facts = [fact for order in orders for fact in sale_facts(order, self.zone)]
-        for day, folded in sorted(fold(facts).items()):
-            await merge(copy, day, folded)
+        self._buckets |= await put(copy, [f for o in orders for f in sale_facts(o, self._zone)])
+
+    async def finish(self, copy: AsyncCollection[Document]) -> None:
+        await summarize(copy, self._buckets)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +109,9 @@ class OrderViewsFold:
         found = await self.before.find({"_id": {"$in": ids}}).to_list()
         return {view["_id"]: view for view in found}
 
+    async def finish(self, copy: AsyncCollection[Document]) -> None:
+        return None
+
 
 @dataclasses.dataclass(frozen=True)
 class ReadModel:
@@ -104,12 +119,19 @@ class ReadModel:
     default: str
     fold: Callable[[AsyncCollection[Document]], Fold]
     """Given the collection the queries read before the rebuild."""
+    reads: Mapping[str, int]
+    """What it reads of a stored order (a projection)."""
+
+
+SALES_READS = dict.fromkeys(
+    ["id", "status", "created_at", "updated_at", "items", "total_amount", "version"], 1
+)
 
 
 def rebuildable(zone: ZoneInfo) -> dict[str, ReadModel]:
     return {
-        "sales": ReadModel("sales", "sales_daily", lambda _: SalesFold(zone)),
-        "orders": ReadModel("orders", "order_views", OrderViewsFold),
+        "sales": ReadModel("sales", "sales_daily", lambda _: SalesFold(zone), SALES_READS),
+        "orders": ReadModel("orders", "order_views", OrderViewsFold, NOT_READ),
     }
 
 
@@ -120,8 +142,10 @@ async def rebuild(
     settle_seconds: float,
     stage: Callable[[str, int], Tick],
     force: bool = False,
+    pace: float = PACE,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Rebuilt:
+    """`pace`: orders a second at most (0: as fast as it goes)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     copy_name = f"{model.default}_{uuid.uuid4().hex[:8]}"
@@ -136,19 +160,24 @@ async def rebuild(
         settle_seconds,
     )
     await sleep(settle_seconds)
+    building = loop.time()
     folding = model.fold(database[before.collection])
     orders = database["orders"]
     total = await orders.estimated_document_count()
     tick = stage(f"rebuild {model.name}", total)
     done = 0
     batch: list[Document] = []
-    async for order in orders.find({}, NOT_READ).sort("_id", 1).batch_size(BATCH):
+    async for order in orders.find({}, model.reads).batch_size(BATCH):
         batch.append(order)
         if len(batch) == BATCH:
-            done += await _write_batch(orders, folding, copy, batch, tick)
+            done += await _write_batch(orders, folding, copy, batch, model.reads, tick)
             batch = []
+            if pace and (ahead := building + done / pace - loop.time()) > 0:
+                await sleep(ahead)
     if batch:
-        done += await _write_batch(orders, folding, copy, batch, tick)
+        done += await _write_batch(orders, folding, copy, batch, model.reads, tick)
+    await folding.finish(copy)
+    built = loop.time() - building
     await switch(database, model.name, copy_name)
     log.info(
         "queries of %s read %s; waiting %.1f s to drop %s",
@@ -159,7 +188,7 @@ async def rebuild(
     )
     await sleep(settle_seconds)
     await database.drop_collection(before.collection)
-    return Rebuilt(model.name, copy_name, done, loop.time() - started)
+    return Rebuilt(model.name, copy_name, done, loop.time() - started, built)
 
 
 async def _write_batch(
@@ -167,6 +196,7 @@ async def _write_batch(
     folding: Fold,
     copy: AsyncCollection[Document],
     batch: list[Document],
+    reads: Mapping[str, int],
     tick: Tick,
 ) -> int:
     """Write a batch, then read its orders' versions again and write those that moved
@@ -177,15 +207,16 @@ async def _write_batch(
         versions = {order["_id"]: order["version"] for order in current}
         found = orders.find({"_id": {"$in": list(versions)}}, {"version": 1})
         moved = [o["_id"] for o in await found.to_list() if o["version"] != versions[o["_id"]]]
-        current = await orders.find({"_id": {"$in": moved}}, NOT_READ).to_list() if moved else []
+        current = await orders.find({"_id": {"$in": moved}}, reads).to_list() if moved else []
     for _ in batch:
         tick()
     return len(batch)
 
 
 def describe(result: Rebuilt) -> str:
-    rate = result.orders / result.seconds if result.seconds else 0.0
+    rate = result.orders / result.building_seconds if result.building_seconds else 0.0
     return (
-        f"rebuilt {result.name} from {result.orders} orders in {result.seconds:.1f} s "
-        f"({rate:,.0f} orders/s, waits included): queries read {result.collection}"
+        f"rebuilt {result.name} from {result.orders} orders in {result.seconds:.2f} s, "
+        f"{result.building_seconds:.2f} s of them building ({rate:,.0f} orders/s): "
+        f"queries read {result.collection}"
     )

@@ -1,114 +1,140 @@
-"""The sales report in MongoDB: one document per day, its totals beside what it counted.
+"""The sales report in MongoDB: buckets of facts, and one summary document a day.
 
-A day's document holds its totals (`placed`, `delivered`, `cancelled`,
-`revenue_cents`, `delivery_ms`, `pizzas.<key>.{name,size,quantity,revenue_cents}`)
-and, under `counted.<order key>`, the facts of each order counted in them. A fact
-is added by one single-document update that matches only while the order's
-entry lacks it (`$ne`) and adds it with `$addToSet` while it `$inc`s the totals:
-atomic on every back end, so a fact sent twice, by two workers, or by a relay and a
-rebuild at once, counts once. `rev` counts the writes of a day, for the rebuild's
-compare-and-set. `sales.daily` reads the days of its range with one `$in` on `_id`.
+A bucket (`_id` `<day>/<nn>`) keeps the facts of its orders under
+`entries.<order key><fact>`: writing a fact is a `$set`, the same however often
+it is written, matched by `_id` alone (every back end serves that from its
+index), and each write adds one to the bucket's `rev`. The writer gets the
+bucket back from the same command (`find_one_and_update`), sums its entries and
+puts the sum in the day's summary (`_id` `<day>`) under `parts.<nn>` as
+`"<rev, 12 digits>|<JSON>"` with `$max`: a string that starts with the bucket's
+revision, so the newest sum of a bucket wins whatever order the writers
+arrive in, in one atomic update with no read. A writer that dies between the
+two writes leaves the summary behind its bucket until the bucket is written
+again; the relay writes it again, since it feeds the report before it moves
+the order's view. `sales.daily` reads the summaries of its range with one
+`$in` on `_id` and adds up their parts.
 """
 
-import dataclasses
-from collections import Counter
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pymongo import UpdateOne
+import orjson
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from ...application.sales import SaleFact, daily_report, days_between, increments, labels, new_facts
+from ...application.sales import (
+    SaleFact,
+    Totals,
+    add,
+    daily_report,
+    days_between,
+    new_facts,
+    totals,
+)
 from .batch import chunks
 from .errors import DUPLICATE_KEY, database_call
 from .readmodels import Place
 
 Document = dict[str, Any]
-NOT_TOTALS = {"counted": 0, "rev": 0}
+REV_DIGITS = 12
 
 
-def _statement(fact: SaleFact, upsert: bool) -> UpdateOne:
-    path = f"counted.{fact.order_key}"
-    update: Document = {
-        "$inc": {**increments(fact), "rev": 1},
-        "$addToSet": {path: fact.fact},
-    }
-    if named := labels(fact):
-        update["$set"] = named
-    return UpdateOne({"_id": fact.day.isoformat(), path: {"$ne": fact.fact}}, update, upsert=upsert)
+def part(rev: int, counted: Totals) -> str:
+    return f"{rev:0{REV_DIGITS}d}|{orjson.dumps(counted).decode()}"
 
 
-async def count(collection: AsyncCollection[Document], facts: Sequence[SaleFact]) -> None:
-    """Add each fact to its day unless it is there already. A day's first fact inserts
-    the day (upsert); a fact counted already makes that upsert collide with the day's
-    `_id`, and a collision is tried once more without upsert, which then adds the fact
-    only if a concurrent first insert took the day without it."""
-    for chunk in chunks(list(facts)):
+def day_totals(summary: Mapping[str, Any]) -> Totals:
+    """A day's totals: the sum of its buckets' parts."""
+    parts = summary.get("parts", {}).values()
+    return add(orjson.loads(text[REV_DIGITS + 1 :]) for text in parts)
+
+
+def _by_bucket(facts: Iterable[SaleFact]) -> dict[str, dict[str, Any]]:
+    buckets: dict[str, dict[str, Any]] = {}
+    for fact in facts:
+        buckets.setdefault(fact.bucket, {})[f"entries.{fact.key}"] = fact.entry
+    return buckets
+
+
+def _summary(bucket: Mapping[str, Any]) -> UpdateOne:
+    day, _, number = bucket["_id"].partition("/")
+    counted = totals(bucket.get("entries", {}))
+    return UpdateOne(
+        {"_id": day}, {"$max": {f"parts.{number}": part(bucket["rev"], counted)}}, upsert=True
+    )
+
+
+async def _summarize(collection: AsyncCollection[Document], buckets: list[Document]) -> None:
+    """Put the buckets' sums in their days' summaries; a day inserted by two writers at
+    once is written again by the one that lost."""
+    for chunk in chunks([_summary(bucket) for bucket in buckets]):
         try:
-            await collection.bulk_write([_statement(f, True) for f in chunk], ordered=False)
+            await collection.bulk_write(chunk, ordered=False)
         except BulkWriteError as error:
             errors = error.details["writeErrors"]
             if any(e["code"] != DUPLICATE_KEY for e in errors):
                 raise
-            again = [_statement(chunk[e["index"]], False) for e in errors]
-            await collection.bulk_write(again, ordered=False)
+            await collection.bulk_write([chunk[e["index"]] for e in errors], ordered=False)
 
 
-@dataclasses.dataclass
-class DayFold:
-    """A day's facts gathered in memory by a rebuild."""
+async def _write_bucket(
+    collection: AsyncCollection[Document], bucket: str, entries: Mapping[str, Any]
+) -> Document:
+    update = {"$set": dict(entries), "$inc": {"rev": 1}}
+    for attempt in range(2):
+        try:
+            found = await collection.find_one_and_update(
+                {"_id": bucket},
+                update,
+                {"entries": 1, "rev": 1},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            assert found is not None  # an upsert returns what it wrote
+            return found
+        except DuplicateKeyError:  # two first writes of one bucket: the loser goes again
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
-    counted: dict[str, set[str]] = dataclasses.field(default_factory=dict)
-    facts: list[SaleFact] = dataclasses.field(default_factory=list)
 
-    def add(self, fact: SaleFact) -> None:
-        if fact.fact not in self.counted.setdefault(fact.order_key, set()):
-            self.counted[fact.order_key].add(fact.fact)
-            self.facts.append(fact)
-
-
-def fold(facts: Iterable[SaleFact]) -> dict[date, DayFold]:
-    days: dict[date, DayFold] = {}
-    for fact in facts:
-        days.setdefault(fact.day, DayFold()).add(fact)
-    return days
+async def count(collection: AsyncCollection[Document], facts: Sequence[SaleFact]) -> None:
+    """Write the facts into their buckets, and the buckets' sums into their days."""
+    buckets = _by_bucket(facts)
+    written = await asyncio.gather(
+        *(_write_bucket(collection, bucket, entries) for bucket, entries in buckets.items())
+    )
+    await _summarize(collection, list(written))
 
 
-async def merge(collection: AsyncCollection[Document], day: date, folded: DayFold) -> None:
-    """Add a rebuild's facts of one day in one write, leaving out those a relay counted
-    meanwhile; the write is a compare-and-set on `rev`, read again when a relay wrote."""
-    key = day.isoformat()
-    while True:
-        held = await collection.find_one({"_id": key}, {"counted": 1, "rev": 1})
-        counted: Mapping[str, list[str]] = held.get("counted", {}) if held else {}
-        missing = [f for f in folded.facts if f.fact not in counted.get(f.order_key, ())]
-        if not missing:
-            return
-        added: Counter[str] = Counter()
-        named: dict[str, str] = {}
-        by_order: dict[str, list[str]] = {}
-        for fact in missing:
-            added.update(increments(fact))
-            named.update(labels(fact))
-            by_order.setdefault(f"counted.{fact.order_key}", []).append(fact.fact)
-        update: Document = {
-            "$inc": {**added, "rev": 1},
-            "$addToSet": {path: {"$each": facts} for path, facts in by_order.items()},
-        }
-        if named:
-            update["$set"] = named
-        if held is None:  # every write sets `rev`: only a day not there yet matches
-            try:
-                await collection.update_one({"_id": key, "rev": None}, update, upsert=True)
-                return
-            except DuplicateKeyError:
-                continue  # a relay inserted the day first: read it again
-        result = await collection.update_one({"_id": key, "rev": held["rev"]}, update)
-        if result.matched_count:
-            return
+async def put(collection: AsyncCollection[Document], facts: Sequence[SaleFact]) -> set[str]:
+    """Write the facts into their buckets, and no sum: a rebuild's many orders at a time
+    (`summarize` follows). Returns the buckets written."""
+    buckets = _by_bucket(facts)
+    statements = [
+        UpdateOne({"_id": bucket}, {"$set": entries, "$inc": {"rev": 1}}, upsert=True)
+        for bucket, entries in buckets.items()
+    ]
+    for chunk in chunks(statements):
+        try:
+            await collection.bulk_write(chunk, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details["writeErrors"]
+            if any(e["code"] != DUPLICATE_KEY for e in errors):
+                raise
+            await collection.bulk_write([chunk[e["index"]] for e in errors], ordered=False)
+    return set(buckets)
+
+
+async def summarize(collection: AsyncCollection[Document], buckets: Iterable[str]) -> None:
+    """Read these buckets and put their sums in their days' summaries."""
+    for chunk in chunks(sorted(buckets), 500):
+        found = collection.find({"_id": {"$in": chunk}}, {"entries": 1, "rev": 1})
+        await _summarize(collection, await found.to_list())
 
 
 class SalesProjection:
@@ -134,5 +160,5 @@ class MongoSalesReport:
     async def daily(self, first: date, last: date) -> Mapping[str, Any]:
         days = [day.isoformat() for day in days_between(first, last)]
         async with database_call("read the sales report"):
-            found = await self._place.reading.find({"_id": {"$in": days}}, NOT_TOTALS).to_list()
-        return daily_report(first, last, self.zone, found)
+            found = await self._place.reading.find({"_id": {"$in": days}}, {"parts": 1}).to_list()
+        return daily_report(first, last, self.zone, {doc["_id"]: day_totals(doc) for doc in found})
