@@ -41,6 +41,8 @@ from .readmodels import Place
 
 Document = dict[str, Any]
 REV_DIGITS = 12
+FEW = 2
+"""Buckets written one command each (and returned by it); beyond, one write and one read."""
 
 
 def part(rev: int, counted: Totals) -> str:
@@ -103,12 +105,21 @@ async def _write_bucket(
 
 
 async def count(collection: AsyncCollection[Document], facts: Sequence[SaleFact]) -> None:
-    """Write the facts into their buckets, and the buckets' sums into their days."""
+    """Write the facts into their buckets, and the buckets' sums into their days: a
+    bucket or two each with the command that returns it, more with one write for all
+    and one read of them back (what is read back may be newer still: its sum wins)."""
     buckets = _by_bucket(facts)
-    written = await asyncio.gather(
-        *(_write_bucket(collection, bucket, entries) for bucket, entries in buckets.items())
-    )
-    await _summarize(collection, list(written))
+    if len(buckets) <= FEW:
+        written = list(
+            await asyncio.gather(
+                *(_write_bucket(collection, bucket, entries) for bucket, entries in buckets.items())
+            )
+        )
+    else:
+        await put(collection, facts)
+        found = collection.find({"_id": {"$in": list(buckets)}}, {"entries": 1, "rev": 1})
+        written = await found.to_list()
+    await _summarize(collection, written)
 
 
 async def put(collection: AsyncCollection[Document], facts: Sequence[SaleFact]) -> set[str]:
