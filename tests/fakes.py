@@ -89,8 +89,9 @@ class FakeSales:
 
     async def daily(self, first: date, last: date) -> Mapping[str, Any]:
         views = [order_view(order) for order in self._orders.items.values()]
-        days = fold_days(fact for view in views for fact in sale_facts(view, self._zone))
-        return daily_report(first, last, self._zone, days)
+        facts = [fact for view in views for fact in sale_facts(view, self._zone)]
+        inside = [f.at for f in facts if first <= f.day <= last]
+        return daily_report(first, last, self._zone, fold_days(facts), max(inside, default=None))
 
 
 class FakeCustomers(FakeStore[Customer]):

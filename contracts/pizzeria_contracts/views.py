@@ -96,4 +96,7 @@ class SalesReport(WireModel):
     time_zone: str
     from_: date = Field(alias="from")
     to: date
+    counted_through: datetime | None = None
+    """When the newest order fact counted in these days happened (placed, delivered or
+    cancelled): how far the report has got. Null when none was counted."""
     days: list[SalesDay]

@@ -3,15 +3,19 @@
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from aio_pika.exceptions import ChannelPreconditionFailed
+from pydantic import ValidationError
 
 from pizzeria_contracts import (
     CustomerRegistered,
     OrderConfirmed,
     OrderPlaced,
     OrderView,
+    SalesReport,
     names,
 )
 from pizzeria_contracts.client import PizzeriaClient, ReceivedEvent
@@ -127,3 +131,29 @@ async def test_after_rabbitmq_refuses_a_message_the_next_calls_still_get_replies
 
     order = await pizzeria.place_order(an_order())
     assert (await pizzeria.get_order(order.id)).id == order.id
+
+
+async def test_daily_sales_counts_what_the_client_did_today(pizzeria: PizzeriaClient) -> None:
+    today = datetime.now(UTC).date()
+    tomorrow = today + timedelta(days=1)  # the order may end after midnight
+
+    def summed(report: SalesReport) -> tuple[int, int, Decimal]:
+        return (
+            sum(day.orders_placed for day in report.days),
+            sum(day.orders_delivered for day in report.days),
+            sum((day.revenue for day in report.days), Decimal("0.00")),
+        )
+
+    placed, delivered, revenue = summed(await pizzeria.daily_sales(today, tomorrow))
+    order = await pizzeria.place_order(an_order())
+    await pizzeria.start_cooking(order.id)
+    await pizzeria.mark_ready(order.id)
+    await pizzeria.assign_delivery(order.id, "Luigi")
+    await pizzeria.deliver(order.id)
+
+    report = await pizzeria.daily_sales(today, tomorrow)
+
+    assert summed(report) == (placed + 1, delivered + 1, revenue + order.total_amount)
+    assert report.counted_through is not None
+    with pytest.raises(ValidationError, match="at most 92"):
+        await pizzeria.daily_sales(today - timedelta(days=92), today)

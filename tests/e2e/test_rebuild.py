@@ -142,6 +142,8 @@ async def test_the_sales_report_rebuilt_while_live_equals_a_fold_from_scratch(
     )
     days = {day["day"]: day for day in reply.body["data"]["days"]}
     assert len(days) == 12
+    newest = max(f.at for order in orders for f in sale_facts(order, UTC_ZONE) if f.day >= first)
+    assert datetime.fromisoformat(reply.body["data"]["counted_through"]) == newest
     for day, doc in expected.items():
         assert days[day]["orders_placed"] == doc["placed"]
         assert days[day]["orders_delivered"] == doc["delivered"]

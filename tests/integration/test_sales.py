@@ -18,6 +18,7 @@ from worker.adapters.mongo.sales import (
     _summarize,
     count,
     day_totals,
+    newest,
     put,
     summarize,
 )
@@ -116,7 +117,7 @@ async def test_a_rebuild_and_relays_writing_at_once_count_each_fact_once(
     relays = asyncio.gather(*(count(sales, facts[i : i + 7]) for i in range(0, 600, 7)))
     rebuilt = await put(sales, facts[::2])
     await relays
-    await summarize(sales, rebuilt)
+    await summarize(sales, rebuilt, newest(facts))
 
     assert await stored_days(collections) == fold_days(facts)
 
@@ -136,7 +137,7 @@ async def test_a_summary_never_goes_back_to_an_older_sum(collections: Collection
     older = await sales.find({"entries": {"$exists": True}}).to_list()
     await count(sales, sale_facts(second, UTC_ZONE))
 
-    await _summarize(sales, older)  # a slow writer's sum arrives late
+    await _summarize(sales, older, {})  # a slow writer's sum arrives late
 
     assert await stored_days(collections) == fold_days(
         [*sale_facts(first, UTC_ZONE), *sale_facts(second, UTC_ZONE)]

@@ -168,7 +168,9 @@ async def test_sales_daily_counts_what_the_handlers_did() -> None:
     outcome = await pizzeria.query(names.DAILY_SALES, {"from": "2026-11-28", "to": "2026-11-28"})
 
     assert outcome.result.status == 200, outcome.result
-    (day,) = SalesReport.model_validate(outcome.result.data).days
+    report = SalesReport.model_validate(outcome.result.data)
+    assert report.counted_through is not None
+    (day,) = report.days
     assert (day.orders_placed, day.orders_delivered, day.orders_cancelled) == (2, 1, 1)
     assert [(p.name, p.quantity) for p in day.pizzas] == [("margherita", 1)]
 

@@ -44,6 +44,8 @@ class SaleFact:
     day: date
     fact: str
     order_key: str
+    at: datetime
+    """When it happened."""
     cents: int = 0
     delivery_ms: int = 0
     pizzas: tuple[tuple[str, str, int, int], ...] = ()
@@ -83,9 +85,9 @@ def sale_facts(order: Mapping[str, Any], zone: ZoneInfo) -> list[SaleFact]:
     """Every fact of this order (a document in the shape of the contract's order view)."""
     key = order_key(order["id"])
     placed_at, ended_at = order["created_at"], order["updated_at"]
-    facts = [SaleFact(day_of(placed_at, zone), PLACED, key)]
+    facts = [SaleFact(day_of(placed_at, zone), PLACED, key, placed_at)]
     if order["status"] == CANCELLED:
-        facts.append(SaleFact(day_of(ended_at, zone), CANCELLED, key))
+        facts.append(SaleFact(day_of(ended_at, zone), CANCELLED, key, ended_at))
     elif order["status"] == DELIVERED:
         lines: dict[tuple[str, str], list[int]] = {}
         for item in order["items"]:
@@ -97,6 +99,7 @@ def sale_facts(order: Mapping[str, Any], zone: ZoneInfo) -> list[SaleFact]:
                 day_of(ended_at, zone),
                 DELIVERED,
                 key,
+                ended_at,
                 cents=cents(order["total_amount"]),
                 delivery_ms=int((ended_at - placed_at) / timedelta(milliseconds=1)),
                 pizzas=tuple((n, s, q, c) for (n, s), (q, c) in sorted(lines.items())),
@@ -185,13 +188,19 @@ def money(amount: int) -> str:
 
 
 def daily_report(
-    first: date, last: date, zone: ZoneInfo, days: Mapping[str, Totals]
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+    days: Mapping[str, Totals],
+    through: datetime | None = None,
 ) -> dict[str, Any]:
-    """The reply of `sales.daily`: every day of the range, those without sales at zero."""
+    """The reply of `sales.daily`: every day of the range, those without sales at zero;
+    `through`: when the newest fact counted in these days happened."""
     return {
         "time_zone": zone.key,
         "from": first.isoformat(),
         "to": last.isoformat(),
+        "counted_through": None if through is None else through.isoformat(),
         "days": [
             _day(day, days.get(day.isoformat(), empty())) for day in days_between(first, last)
         ],

@@ -35,7 +35,7 @@ from pizzeria_contracts import names
 from ..adapters.mongo.batch import chunks
 from ..adapters.mongo.database import Document, connect
 from ..adapters.mongo.documents import OrderCodec
-from ..adapters.mongo.sales import put, summarize
+from ..adapters.mongo.sales import newest, put, summarize
 from ..adapters.mongo.views import order_view_document
 from ..application.sales import SaleFact, sale_facts
 from ..domain.menu import Size
@@ -147,7 +147,7 @@ async def _seed(url: str, database: str, count: int, bars: Progress) -> None:
             facts += [fact for order in batch for fact in sale_facts(order, UTC_ZONE)]
             for _ in batch:
                 tick()
-        await summarize(stored.sales_daily, await put(stored.sales_daily, facts))
+        await summarize(stored.sales_daily, await put(stored.sales_daily, facts), newest(facts))
     finally:
         await client.close()
 

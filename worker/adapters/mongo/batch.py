@@ -41,6 +41,20 @@ async def insert_new(
     return taken
 
 
+async def upsert_all(collection: AsyncCollection[Document], statements: list[UpdateOne]) -> None:
+    """Upserts in one command per chunk. Two upserts of a new `_id` at once may both
+    insert, and the loser fails with a duplicate key: it goes once more, and then finds
+    the document to update."""
+    for chunk in chunks(statements):
+        try:
+            await collection.bulk_write(chunk, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details["writeErrors"]
+            if any(e["code"] != DUPLICATE_KEY for e in errors):
+                raise
+            await collection.bulk_write([chunk[e["index"]] for e in errors], ordered=False)
+
+
 class _Gathering(abc.ABC, Generic[Item, Result]):
     """One round trip for the calls of the messages in flight instead of one each.
 

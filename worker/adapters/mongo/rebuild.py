@@ -2,9 +2,9 @@
 
 `python -m worker rebuild sales|orders` announces a fresh copy in `read_models`
 (every relay then writes it too), waits until every worker knows, reads every
-stored order in `_id` order, a batch at a time, and writes what it folds into
-the copy; then it switches the queries to the copy, waits again, and drops the
-collection before. What a relay writes during the rebuild is in the copy exactly
+stored order, a batch at a time and at most `PACE` a second, and writes what it
+folds into the copy; then it switches the queries to the copy, waits again, and
+drops the collection before. What a relay writes during the rebuild is in the copy exactly
 once: sales facts are counted once whoever counts them first, and an order's
 view is newest-version-wins. A batch's orders are read again after their views
 are written, and those that moved meanwhile are written again, so a change a
@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,7 @@ from ...progress import Tick
 from .database import INDEXES
 from .outbox import put_views
 from .readmodels import announce, switch
-from .sales import put, summarize
+from .sales import newest, put, summarize
 from .views import order_view_document
 
 log = logging.getLogger("worker.rebuild")
@@ -68,12 +69,16 @@ class SalesFold:
     def __init__(self, zone: ZoneInfo) -> None:
         self._zone = zone
         self._buckets: set[str] = set()
+        self._through: dict[str, datetime] = {}
 
     async def __call__(self, copy: AsyncCollection[Document], orders: list[Document]) -> None:
-        self._buckets |= await put(copy, [f for o in orders for f in sale_facts(o, self._zone)])
+        facts = [fact for order in orders for fact in sale_facts(order, self._zone)]
+        self._buckets |= await put(copy, facts)
+        for day, at in newest(facts).items():
+            self._through[day] = max(at, self._through.get(day, at))
 
     async def finish(self, copy: AsyncCollection[Document]) -> None:
-        await summarize(copy, self._buckets)
+        await summarize(copy, self._buckets, self._through)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,14 +17,14 @@ the order's view. `sales.daily` reads the summaries of its range with one
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from ...application.sales import (
     SaleFact,
@@ -35,8 +35,8 @@ from ...application.sales import (
     new_facts,
     totals,
 )
-from .batch import chunks
-from .errors import DUPLICATE_KEY, database_call
+from .batch import chunks, upsert_all
+from .errors import database_call
 from .readmodels import Place
 
 Document = dict[str, Any]
@@ -62,25 +62,31 @@ def _by_bucket(facts: Iterable[SaleFact]) -> dict[str, dict[str, Any]]:
     return buckets
 
 
-def _summary(bucket: Mapping[str, Any]) -> UpdateOne:
+def _summary(bucket: Mapping[str, Any], through: Mapping[str, datetime]) -> UpdateOne:
     day, _, number = bucket["_id"].partition("/")
-    counted = totals(bucket.get("entries", {}))
-    return UpdateOne(
-        {"_id": day}, {"$max": {f"parts.{number}": part(bucket["rev"], counted)}}, upsert=True
-    )
+    update: Document = {"parts." + number: part(bucket["rev"], totals(bucket.get("entries", {})))}
+    if day in through:
+        update["through"] = through[day]
+    return UpdateOne({"_id": day}, {"$max": update}, upsert=True)
 
 
-async def _summarize(collection: AsyncCollection[Document], buckets: list[Document]) -> None:
-    """Put the buckets' sums in their days' summaries; a day inserted by two writers at
-    once is written again by the one that lost."""
-    for chunk in chunks([_summary(bucket) for bucket in buckets]):
-        try:
-            await collection.bulk_write(chunk, ordered=False)
-        except BulkWriteError as error:
-            errors = error.details["writeErrors"]
-            if any(e["code"] != DUPLICATE_KEY for e in errors):
-                raise
-            await collection.bulk_write([chunk[e["index"]] for e in errors], ordered=False)
+def newest(facts: Iterable[SaleFact]) -> dict[str, datetime]:
+    """When the newest of these facts happened, by day: how far the day has got."""
+    through: dict[str, datetime] = {}
+    for fact in facts:
+        day = fact.day.isoformat()
+        if day not in through or fact.at > through[day]:
+            through[day] = fact.at
+    return through
+
+
+async def _summarize(
+    collection: AsyncCollection[Document],
+    buckets: list[Document],
+    through: Mapping[str, datetime],
+) -> None:
+    """Put the buckets' sums in their days' summaries, and how far the days have got."""
+    await upsert_all(collection, [_summary(bucket, through) for bucket in buckets])
 
 
 async def _write_bucket(
@@ -119,7 +125,7 @@ async def count(collection: AsyncCollection[Document], facts: Sequence[SaleFact]
         await put(collection, facts)
         found = collection.find({"_id": {"$in": list(buckets)}}, {"entries": 1, "rev": 1})
         written = await found.to_list()
-    await _summarize(collection, written)
+    await _summarize(collection, written, newest(facts))
 
 
 async def put(collection: AsyncCollection[Document], facts: Sequence[SaleFact]) -> set[str]:
@@ -130,22 +136,17 @@ async def put(collection: AsyncCollection[Document], facts: Sequence[SaleFact]) 
         UpdateOne({"_id": bucket}, {"$set": entries, "$inc": {"rev": 1}}, upsert=True)
         for bucket, entries in buckets.items()
     ]
-    for chunk in chunks(statements):
-        try:
-            await collection.bulk_write(chunk, ordered=False)
-        except BulkWriteError as error:
-            errors = error.details["writeErrors"]
-            if any(e["code"] != DUPLICATE_KEY for e in errors):
-                raise
-            await collection.bulk_write([chunk[e["index"]] for e in errors], ordered=False)
+    await upsert_all(collection, statements)
     return set(buckets)
 
 
-async def summarize(collection: AsyncCollection[Document], buckets: Iterable[str]) -> None:
+async def summarize(
+    collection: AsyncCollection[Document], buckets: Iterable[str], through: Mapping[str, datetime]
+) -> None:
     """Read these buckets and put their sums in their days' summaries."""
     for chunk in chunks(sorted(buckets), 500):
         found = collection.find({"_id": {"$in": chunk}}, {"entries": 1, "rev": 1})
-        await _summarize(collection, await found.to_list())
+        await _summarize(collection, await found.to_list(), through)
 
 
 class SalesProjection:
@@ -171,5 +172,9 @@ class MongoSalesReport:
     async def daily(self, first: date, last: date) -> Mapping[str, Any]:
         days = [day.isoformat() for day in days_between(first, last)]
         async with database_call("read the sales report"):
-            found = await self._place.reading.find({"_id": {"$in": days}}, {"parts": 1}).to_list()
-        return daily_report(first, last, self.zone, {doc["_id"]: day_totals(doc) for doc in found})
+            found = await self._place.reading.find(
+                {"_id": {"$in": days}}, {"parts": 1, "through": 1}
+            ).to_list()
+        through = max((doc["through"] for doc in found if "through" in doc), default=None)
+        sums = {doc["_id"]: day_totals(doc) for doc in found}
+        return daily_report(first, last, self.zone, sums, through)

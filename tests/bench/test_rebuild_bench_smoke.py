@@ -1,0 +1,35 @@
+"""`python -m worker.bench.rebuild` with tiny counts: it runs to its report, and every
+query is answered. Not its speed."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+pytest.importorskip("psutil", reason="the bench extra is not installed")
+
+
+def test_the_rebuild_bench_reports_both_rebuilds_and_every_phase(
+    amqp_url: str, mongodb_url: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.bench.rebuild", "--url", amqp_url,
+         "--mongodb-url", mongodb_url, "--orders", "600", "--rate", "40",
+         "--baseline-seconds", "1"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    rebuilt = re.findall(r"^\| (sales|orders) \| 600 \|", done.stdout, re.MULTILINE)
+    assert rebuilt == ["sales", "orders"], done.stdout
+    phases = re.findall(
+        r"^\| (no rebuild|during rebuild \w+)[^|]*\| ([\d,]+) \| (\d+) \|",
+        done.stdout,
+        re.MULTILINE,
+    )
+    assert [p[0] for p in phases] == ["no rebuild", "during rebuild sales", "during rebuild orders"]
+    assert all(int(calls.replace(",", "")) > 0 and failed == "0" for _, calls, failed in phases)
+    assert "storing 600 orders" in done.stderr
