@@ -14,6 +14,8 @@ import pytest
 
 from worker.bench.results import CONTENDERS
 
+from .session import run_alone
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 psutil = pytest.importorskip("psutil", reason="the bench extra is not installed")
@@ -29,10 +31,9 @@ PER_MESSAGE = ("cpu_ms_per_message", "database_commands_per_message", "publishes
 def report(amqp_url: str, mongodb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     chart = tmp_path_factory.mktemp("bench") / "bench.png"
     drawing = ["--chart", str(chart)] if importlib.util.find_spec("matplotlib") else []
-    done = subprocess.run(
+    done = run_alone(
         [sys.executable, "-m", "pizzeria_contracts.cli", "--url", amqp_url, "bench",
-         "--mongodb-url", mongodb_url, *TINY, "--json", *drawing],
-        capture_output=True, text=True, timeout=240, check=False,
+         "--mongodb-url", mongodb_url, *TINY, "--json", *drawing]
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return {"json": json.loads(done.stdout), "chart": chart, "stderr": done.stderr}
