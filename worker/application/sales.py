@@ -110,7 +110,11 @@ def sale_facts(order: Mapping[str, Any], zone: ZoneInfo) -> list[SaleFact]:
 
 def new_facts(order: Mapping[str, Any], zone: ZoneInfo) -> list[SaleFact]:
     """The facts brought by the events in this document's outbox: what the relay adds."""
-    brought = {FACT_OF_EVENT.get(entry["type"]) for entry in order.get("outbox", ())}
+    brought = {
+        FACT_OF_EVENT[t] for e in order.get("outbox", ()) if (t := e["type"]) in FACT_OF_EVENT
+    }
+    if not brought:  # most events change no sales: nothing to compute
+        return []
     return [fact for fact in sale_facts(order, zone) if fact.fact in brought]
 
 

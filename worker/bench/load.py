@@ -32,10 +32,15 @@ class Timing:
         return self.calls / self.seconds if self.seconds else 0.0
 
     def percentile_ms(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return 0.0
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+        return percentile_ms(self.latencies, fraction)
+
+
+def percentile_ms(latencies: list[float], fraction: float) -> float:
+    """That fraction's latency, in ms, of these in seconds; 0 for none."""
+    ordered = sorted(latencies)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
 
 async def drive(call: Call, count: int, in_flight: int, tick: Callable[[], None]) -> Timing:

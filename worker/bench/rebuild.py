@@ -41,7 +41,7 @@ from ..application.sales import SaleFact, sale_facts
 from ..domain.menu import Size
 from ..domain.orders import CustomerDetails, Order, OrderItem
 from ..progress import Progress, progress
-from .load import RawClient
+from .load import RawClient, percentile_ms
 from .processes import WorkerProcess
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -126,10 +126,7 @@ class Queries:
         self.latencies.append(time.perf_counter() - started)
 
     def percentile_ms(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
-        return (
-            ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000 if ordered else 0.0
-        )
+        return percentile_ms(self.latencies, fraction)
 
 
 async def _seed(url: str, database: str, count: int, bars: Progress) -> None:
@@ -141,9 +138,7 @@ async def _seed(url: str, database: str, count: int, bars: Progress) -> None:
         tick = bars.stage(f"storing {count:,} orders", count)
         for batch in chunks(list(stored_orders(count)), 1_000):
             await stored.orders.insert_many(batch)
-            await stored.order_views.insert_many(
-                [{"_id": order["_id"], **order_view_document(order)} for order in batch]
-            )
+            await stored.order_views.insert_many([order_view_document(order) for order in batch])
             facts += [fact for order in batch for fact in sale_facts(order, UTC_ZONE)]
             for _ in batch:
                 tick()

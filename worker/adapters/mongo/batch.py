@@ -34,10 +34,7 @@ async def insert_new(
         try:
             await collection.insert_many(chunk, ordered=False)
         except BulkWriteError as error:
-            errors = error.details["writeErrors"]
-            if any(e["code"] != DUPLICATE_KEY for e in errors):
-                raise
-            taken += [chunk[e["index"]] for e in errors]
+            taken += [chunk[index] for index in _duplicates(error)]
     return taken
 
 
@@ -49,10 +46,17 @@ async def upsert_all(collection: AsyncCollection[Document], statements: list[Upd
         try:
             await collection.bulk_write(chunk, ordered=False)
         except BulkWriteError as error:
-            errors = error.details["writeErrors"]
-            if any(e["code"] != DUPLICATE_KEY for e in errors):
-                raise
-            await collection.bulk_write([chunk[e["index"]] for e in errors], ordered=False)
+            again = [chunk[index] for index in _duplicates(error)]
+            await collection.bulk_write(again, ordered=False)
+
+
+def _duplicates(error: BulkWriteError) -> list[int]:
+    """The statements of a bulk write that failed for a duplicate `_id` alone; any
+    other failure is raised again."""
+    errors = error.details["writeErrors"]
+    if any(e["code"] != DUPLICATE_KEY for e in errors):
+        raise error
+    return [e["index"] for e in errors]
 
 
 class _Gathering(abc.ABC, Generic[Item, Result]):

@@ -440,7 +440,10 @@ class OutboxRelay:
                 try:
                     await self._clear(clearing)
                 except Exception as error:  # noqa: BLE001 - what stays, the sweep finds
-                    log.warning("outboxes not cleared, the sweep will retry: %r", error)
+                    log.warning(
+                        "outboxes not cleared; a later relay or start-up sweep clears them: %r",
+                        error,
+                    )
                 finally:
                     for recorded in clearing:
                         if self._to_clear.get(recorded.key) is recorded:
@@ -603,7 +606,9 @@ class OutboxRelay:
                     views = {key[1]: version for key, version in shown.items() if key[0] == name}
                     await projection.apply([p.doc for p in group], views)
             except PyMongoError as error:
-                log.warning("read model of %s not updated, the sweep will retry: %r", name, error)
+                log.warning(
+                    "read model of %s not updated; marked for the periodic pass: %r", name, error
+                )
                 continue
             done += group
         return done
@@ -639,7 +644,9 @@ class OutboxRelay:
                 await self._publish(entry)
                 self._published.add(entry["id"])
         except Exception as error:  # noqa: BLE001 - any failure leaves the events for the sweep
-            log.warning("events of %s not published, the sweep will retry: %r", doc["_id"], error)
+            log.warning(
+                "events of %s not published; marked for the periodic pass: %r", doc["_id"], error
+            )
             return False
         return True
 

@@ -81,6 +81,7 @@ class ReadModels:
         self._defaults = dict(defaults)
         self._placements = {name: Placement(default) for name, default in defaults.items()}
         self._clock = clock
+        self._collections: dict[str, AsyncCollection[Document]] = {}
         self._known_at = -math.inf
         self.refresh_seconds = refresh_seconds
 
@@ -91,7 +92,10 @@ class ReadModels:
         return self._placements[name]
 
     def collection(self, name: str) -> AsyncCollection[Document]:
-        return self._database[name]
+        """The collection of this name, made once (queries ask for it on every message)."""
+        if (found := self._collections.get(name)) is None:
+            found = self._collections[name] = self._database[name]
+        return found
 
     def collections(self) -> dict[str, str]:
         """The collection each read model's queries read now, by its default name."""
@@ -114,13 +118,14 @@ class ReadModels:
         self._known_at = asked_at
 
     async def run(self) -> None:
-        """Keep reading `read_models`; a failure is tried again at the next tick."""
+        """Keep reading `read_models`, after the read of start-up; a failure is tried
+        again at the next tick."""
         while True:
+            await asyncio.sleep(self.refresh_seconds)
             try:
                 await self.refresh()
             except PyMongoError as error:
                 log.warning("read models' placement not read; trying again: %r", error)
-            await asyncio.sleep(self.refresh_seconds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +169,8 @@ async def announce(
     )
     if before.building is not None:
         if not force:
-            raise RebuildRunningError(name, before.building, doc.get("since") if doc else None)
+            assert doc is not None  # only a document names a copy being built
+            raise RebuildRunningError(name, before.building, doc.get("since"))
         await database.drop_collection(before.building)
     await control.update_one(
         {"_id": name},

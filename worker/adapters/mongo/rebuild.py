@@ -98,7 +98,7 @@ class OrderViewsFold:
         for order in orders:
             before = held.get(order["_id"])
             if not order.get("outbox") or (before and before["version"] >= order["version"]):
-                views.append({"_id": order["_id"], **order_view_document(order)})
+                views.append(order_view_document(order))
             elif before is not None:
                 views.append(before)
                 copied[order["_id"]] = before["version"]

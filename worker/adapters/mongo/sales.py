@@ -55,6 +55,11 @@ def day_totals(summary: Mapping[str, Any]) -> Totals:
     return add(orjson.loads(text[REV_DIGITS + 1 :]) for text in parts)
 
 
+def _bucket_change(entries: Mapping[str, Any]) -> Document:
+    """Set the entries, count the write."""
+    return {"$set": dict(entries), "$inc": {"rev": 1}}
+
+
 def _by_bucket(facts: Iterable[SaleFact]) -> dict[str, dict[str, Any]]:
     buckets: dict[str, dict[str, Any]] = {}
     for fact in facts:
@@ -92,7 +97,7 @@ async def _summarize(
 async def _write_bucket(
     collection: AsyncCollection[Document], bucket: str, entries: Mapping[str, Any]
 ) -> Document:
-    update = {"$set": dict(entries), "$inc": {"rev": 1}}
+    update = _bucket_change(entries)
     for attempt in range(2):
         try:
             found = await collection.find_one_and_update(
@@ -133,7 +138,7 @@ async def put(collection: AsyncCollection[Document], facts: Sequence[SaleFact]) 
     (`summarize` follows). Returns the buckets written."""
     buckets = _by_bucket(facts)
     statements = [
-        UpdateOne({"_id": bucket}, {"$set": entries, "$inc": {"rev": 1}}, upsert=True)
+        UpdateOne({"_id": bucket}, _bucket_change(entries), upsert=True)
         for bucket, entries in buckets.items()
     ]
     await upsert_all(collection, statements)
