@@ -7,6 +7,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from pizzeria_contracts import OperationResult
+from worker.application.deadlines import Timeouts, next_deadline
 from worker.application.errors import ConcurrencyError
 from worker.application.ports import Loaded, Receipt
 from worker.application.sales import daily_report, fold_days, sale_facts
@@ -114,6 +115,65 @@ class FakeMenu:
 
     def forget(self) -> None:
         self.forgotten = True
+
+
+class FakeWakeups:
+    """Deadlines' wake-ups as the relay keeps them, straight from the stored orders, plus
+    the stale ones a test adds (`stale`); also the late orders, as `orders.list-late`."""
+
+    def __init__(self, orders: FakeOrders, timeouts: Timeouts) -> None:
+        self._orders = orders
+        self._timeouts = timeouts
+        self.stale: set[str] = set()
+        self.kept: list[str] = []
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        due = sorted(
+            (deadline.at, order.id)
+            for order in self._orders.items.values()
+            if (deadline := next_deadline(order, self._timeouts)) and deadline.at <= now
+        )
+        return [order_id for _, order_id in due][:limit] + sorted(self.stale)
+
+    async def keep(self, order: Order) -> None:
+        self.kept.append(order.id)
+        self.stale.discard(order.id)
+
+    async def late(self, limit: int) -> Mapping[str, Any]:
+        late = [
+            (order, order.late)
+            for order in self._orders.items.values()
+            if order.late and order.is_late(order.late.kind)
+        ]
+        late.sort(key=lambda pair: pair[1].deadline)
+        return {
+            "items": [
+                {
+                    "order_id": order.id,
+                    "version": order.version,
+                    "status": order.status.value,
+                    "kind": notice.kind.value,
+                    "deadline": notice.deadline,
+                    "since": notice.since,
+                    "customer_name": order.customer.name,
+                    "driver": order.driver,
+                }
+                for order, notice in late[:limit]
+            ]
+        }
+
+
+class ManualClock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta) -> None:
+        self.now += by
 
 
 class FakeClock:

@@ -16,11 +16,13 @@ from typing import Any
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitExchange, RabbitMessage
 
+from pizzeria_contracts import OperationResult
 from pizzeria_contracts import commands as c
 from pizzeria_contracts import names as n
 from pizzeria_contracts import queries as q
 
 from .adapters.mongo.database import Collections, connect, create_indexes
+from .adapters.mongo.deadlines import MongoDeadlines
 from .adapters.mongo.documents import CustomerCodec, OrderCodec, PizzaCodec
 from .adapters.mongo.health import DatabaseGate
 from .adapters.mongo.menu import MongoMenu, seed_menu
@@ -35,6 +37,8 @@ from .adapters.rabbit.publishing import RabbitPublisher
 from .adapters.rabbit.retry import RetryPolicy
 from .application import behaviours
 from .application.authorization import AuthorizationBehaviour, Policy
+from .application.context import MessageContext
+from .application.deadlines import OrderDeadlines
 from .application.handlers import menu, orders, queries
 from .application.mediator import Behaviour, Handler, Mediator, Route
 from .entrypoints.subscribers import Subscriber
@@ -60,6 +64,7 @@ HANDLERS: list[tuple[str, type[Any], Callable[..., Any], bool]] = [
     (n.LIST_ACTIVE_ORDERS, q.ListActiveOrders, queries.list_active_orders, False),
     (n.GET_MENU, q.GetMenu, queries.get_menu, False),
     (n.DAILY_SALES, q.DailySales, queries.daily_sales, False),
+    (n.LIST_LATE_ORDERS, q.ListLateOrders, queries.list_late_orders, False),
 ]
 """Message name, body model, handler, and whether it is a command."""
 
@@ -149,13 +154,14 @@ class Service:
         )
         order_views = self.read_models.place("orders")
         sales = self.read_models.place("sales")
+        deadlines = MongoDeadlines(self.collections.deadlines, settings.timeouts)
         self.relay = OutboxRelay(
             self._publish_event,
             {
                 "orders": Projection(
                     order_views,
                     order_view_document,
-                    followers=(SalesProjection(sales, settings.sales_time_zone),),
+                    followers=(SalesProjection(sales, settings.sales_time_zone), deadlines),
                 )
             },
             self.collections.outbox_relayed,
@@ -163,16 +169,21 @@ class Service:
         )
         self.menu = MongoMenu(self.collections.menu, settings.menu_cache_seconds)
         self.policy = load_policy(settings)
+        order_store = MongoAggregateStore(self.collections.orders, OrderCodec(), self.relay)
         self.mediator = build_mediator(
             max_body_bytes=settings.max_body_bytes,
             policy=self.policy,
             metrics=self.metrics,
-            orders=MongoAggregateStore(self.collections.orders, OrderCodec(), self.relay),
+            orders=order_store,
             customers=MongoCustomerStore(self.collections.customers, CustomerCodec(), self.relay),
             pizzas=MongoAggregateStore(self.collections.menu, PizzaCodec(), self.relay),
             menu=self.menu,
             views=MongoOrderViews(order_views),
             sales=MongoSalesReport(sales, settings.sales_time_zone),
+            late=deadlines,
+        )
+        self.deadlines = OrderDeadlines(
+            order_store, deadlines, self._send_to_self, settings.timeouts, utc_now
         )
         self._publisher: RabbitPublisher | None = None
         self._subscriber: Subscriber | None = None
@@ -194,6 +205,11 @@ class Service:
     async def _handle(self, message: RabbitMessage) -> None:
         assert self._subscriber is not None
         await self._subscriber(message)
+
+    async def _send_to_self(
+        self, name: str, body: bytes, context: MessageContext
+    ) -> OperationResult:
+        return (await self.mediator.send(name, body, context)).result
 
     async def _publish_event(self, entry: Mapping[str, Any]) -> None:
         assert self._publisher is not None
@@ -235,6 +251,7 @@ class Service:
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self._sweep_forever(), name="outbox-sweep"),
             asyncio.create_task(self.read_models.run(), name="read-models"),
+            asyncio.create_task(self._deadlines_forever(), name="deadlines"),
         ]
         await self.broker.start()
         if self.operator is not None:
@@ -286,6 +303,17 @@ class Service:
                 self.metrics.outbox_backlog.set(self.relay.backlog.waiting)
                 self.metrics.outbox_oldest.set(self._outbox_age())
             await asyncio.sleep(self.settings.outbox_sweep_seconds)
+
+    async def _deadlines_forever(self) -> None:
+        """Every `deadline_poll_seconds`, act on the deadlines due (each worker does; the
+        orders' own concurrency lets one action through)."""
+        while True:
+            try:
+                for action in await self.deadlines.run_due():
+                    self.metrics.deadlines.labels(action.value).inc()
+            except Exception as error:  # noqa: BLE001 - the next pass tries again
+                log.warning("deadline pass failed; trying again later: %r", error)
+            await asyncio.sleep(self.settings.deadline_poll_seconds)
 
     def _outbox_age(self) -> float:
         oldest = self.relay.backlog.oldest

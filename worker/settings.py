@@ -1,13 +1,23 @@
 """The worker's settings, from the environment (and an optional `.env` file)."""
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .application.deadlines import Timeouts
 
 
 def _env(name: str) -> AliasChoices:
@@ -107,6 +117,48 @@ class Settings(BaseSettings):
     read_model_refresh_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     """How often the worker reads where its read models live; a rebuild waits twice
     this, plus a second, for every worker to know what it changed."""
+
+    kitchen_warn_after: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(minutes=15)
+    """An order confirmed this long ago and still not cooking raises `orders.kitchen-late`
+    (once). In seconds (`900`) or ISO 8601 (`PT15M`), as every duration here."""
+    kitchen_cancel_after: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(minutes=45)
+    """An order confirmed this long ago and still not cooking is cancelled, reason
+    `kitchen-timeout`. Must be longer than `kitchen_warn_after`."""
+    delivery_late_after: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(minutes=30)
+    """An order out for delivery this long raises `orders.delivery-late` (once)."""
+    deadline_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How often each worker asks which deadlines are due: a deadline's action comes at
+    most this late (plus the time the worker was down)."""
+
+    @field_validator(
+        "kitchen_warn_after", "kitchen_cancel_after", "delivery_late_after", mode="before"
+    )
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        """A plain number is seconds; anything else is left to pydantic (ISO 8601, HH:MM:SS)."""
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return value
+        return value
+
+    @field_validator("kitchen_cancel_after")
+    @classmethod
+    def _after_warning(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        warn = info.data.get("kitchen_warn_after")
+        if warn is not None and value <= warn:
+            raise ValueError(
+                f"must be longer than PIZZERIA_KITCHEN_WARN_AFTER ({warn}): an order is "
+                "warned about before it is cancelled"
+            )
+        return value
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return Timeouts(
+            self.kitchen_warn_after, self.kitchen_cancel_after, self.delivery_late_after
+        )
 
     @field_validator("sales_time_zone", mode="before")
     @classmethod

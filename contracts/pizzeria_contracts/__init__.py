@@ -24,6 +24,8 @@ from .events import (
     CustomerRegistered,
     CustomerUpdated,
     DeliveryAssigned,
+    DeliveryLate,
+    KitchenLate,
     OrderCancelled,
     OrderConfirmed,
     OrderDelivered,
@@ -34,9 +36,19 @@ from .events import (
     PizzaRemoved,
     PizzaUpdated,
 )
-from .queries import DailySales, GetMenu, GetOrder, ListActiveOrders, ListOrdersByCustomer
+from .queries import (
+    DailySales,
+    GetMenu,
+    GetOrder,
+    ListActiveOrders,
+    ListLateOrders,
+    ListOrdersByCustomer,
+)
 from .results import FieldError, OperationResult
 from .views import (
+    LateNotice,
+    LateOrder,
+    LateOrders,
     MenuPizzaView,
     MenuView,
     OrderItemView,
@@ -61,10 +73,16 @@ __all__ = [
     "DailySales",
     "DeliverOrder",
     "DeliveryAssigned",
+    "DeliveryLate",
     "FieldError",
     "GetMenu",
     "GetOrder",
+    "KitchenLate",
+    "LateNotice",
+    "LateOrder",
+    "LateOrders",
     "ListActiveOrders",
+    "ListLateOrders",
     "ListOrdersByCustomer",
     "MarkReady",
     "MenuPizzaView",

@@ -27,6 +27,7 @@ QUERIES: Final[dict[str, type[WireModel]]] = {
     n.LIST_ACTIVE_ORDERS: q.ListActiveOrders,
     n.GET_MENU: q.GetMenu,
     n.DAILY_SALES: q.DailySales,
+    n.LIST_LATE_ORDERS: q.ListLateOrders,
 }
 
 REPLIES: Final[dict[str, type[WireModel]]] = {
@@ -37,6 +38,7 @@ REPLIES: Final[dict[str, type[WireModel]]] = {
     n.LIST_ACTIVE_ORDERS: v.OrderPage,
     n.GET_MENU: v.MenuView,
     n.DAILY_SALES: v.SalesReport,
+    n.LIST_LATE_ORDERS: v.LateOrders,
 }
 """The model of a successful reply's `data`, by request name."""
 
@@ -49,6 +51,8 @@ EVENTS: Final[dict[str, type[WireModel]]] = {
     n.OUT_FOR_DELIVERY: e.OutForDelivery,
     n.ORDER_DELIVERED: e.OrderDelivered,
     n.ORDER_CANCELLED: e.OrderCancelled,
+    n.KITCHEN_LATE: e.KitchenLate,
+    n.DELIVERY_LATE: e.DeliveryLate,
     n.CUSTOMER_REGISTERED: e.CustomerRegistered,
     n.CUSTOMER_UPDATED: e.CustomerUpdated,
     n.PIZZA_ADDED: e.PizzaAdded,

@@ -94,6 +94,8 @@ def parser() -> argparse.ArgumentParser:
     cancel.add_argument("--reason")
 
     sub.add_parser("menu", help="the menu with prices (menu.get)")
+    late = sub.add_parser("late", help="the late orders, oldest deadline first (orders.list-late)")
+    late.add_argument("--limit", type=int, default=20)
     sales = sub.add_parser("sales", help="sales per day (sales.daily), today's by default")
     sales.add_argument("--from", dest="first", help="first day, YYYY-MM-DD")
     sales.add_argument("--to", dest="last", help="last day, YYYY-MM-DD (default: --from)")
@@ -199,6 +201,8 @@ def request_of(args: argparse.Namespace) -> tuple[str, str, Any]:
         return "send", names.CANCEL_ORDER, {"order_id": args.order_id, "reason": args.reason}
     if command == "menu":
         return "ask", names.GET_MENU, {}
+    if command == "late":
+        return "ask", names.LIST_LATE_ORDERS, {"limit": args.limit}
     if command == "sales":
         first = args.first or datetime.now(UTC).date().isoformat()
         return "ask", names.DAILY_SALES, {"from": first, "to": args.last or first}

@@ -52,9 +52,16 @@ from .commands import (
     PlaceOrder,
     StartCooking,
 )
-from .queries import DailySales, GetMenu, GetOrder, ListActiveOrders, ListOrdersByCustomer
+from .queries import (
+    DailySales,
+    GetMenu,
+    GetOrder,
+    ListActiveOrders,
+    ListLateOrders,
+    ListOrdersByCustomer,
+)
 from .results import OperationResult
-from .views import MenuView, OrderPage, OrderView, SalesReport
+from .views import LateOrders, MenuView, OrderPage, OrderView, SalesReport
 
 M = TypeVar("M", bound=WireModel)
 Body = WireModel | Mapping[str, Any] | bytes
@@ -388,6 +395,11 @@ class PizzeriaClient:
     async def list_active_orders(self, *, limit: int = 20, cursor: str | None = None) -> OrderPage:
         query = ListActiveOrders(limit=limit, cursor=cursor)
         return await self._expect(await self.ask(names.LIST_ACTIVE_ORDERS, query), OrderPage)
+
+    async def list_late_orders(self, *, limit: int = 20) -> LateOrders:
+        """The kitchen's and the drivers' late orders, oldest deadline first."""
+        query = ListLateOrders(limit=limit)
+        return await self._expect(await self.ask(names.LIST_LATE_ORDERS, query), LateOrders)
 
     async def get_menu(self) -> MenuView:
         return await self._expect(await self.ask(names.GET_MENU, GetMenu()), MenuView)

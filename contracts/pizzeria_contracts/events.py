@@ -4,6 +4,8 @@ Each body carries the aggregate's id and its version after the event; the
 order of versions is the order of events for that aggregate.
 """
 
+from datetime import datetime
+
 from .base import Money, WireModel
 from .views import OrderItemView
 
@@ -63,6 +65,33 @@ class OrderCancelled(OrderEvent):
 
     reason: str | None
     previous_status: str
+
+
+class OrderLate(OrderEvent):
+    """An order still in the same status at its deadline; raised once per deadline."""
+
+    deadline: datetime
+    """When the deadline fell due: `since` plus the time the worker allows."""
+    since: datetime
+    """When the order entered the status it is late in."""
+    waited_seconds: float
+    """From `since` to the event: how long the order has waited."""
+    overdue_seconds: float
+    """From `deadline` to the event: how late the warning itself came (a worker that was
+    down when the deadline fell due raises it when it is back)."""
+
+
+class KitchenLate(OrderLate):
+    """`orders.kitchen-late`: confirmed and still not cooking `PIZZERIA_KITCHEN_WARN_AFTER`
+    after it was confirmed. If cooking has not started `PIZZERIA_KITCHEN_CANCEL_AFTER`
+    after it, the worker cancels the order (`orders.cancelled`, reason `kitchen-timeout`)."""
+
+
+class DeliveryLate(OrderLate):
+    """`orders.delivery-late`: out for delivery for longer than
+    `PIZZERIA_DELIVERY_LATE_AFTER`, and not delivered."""
+
+    driver: str
 
 
 class CustomerEvent(WireModel):

@@ -34,6 +34,13 @@ class ListActiveOrders(WireModel):
     cursor: Cursor | None = None
 
 
+class ListLateOrders(WireModel):
+    """`orders.list-late`: the kitchen's and the drivers' late orders, oldest deadline
+    first, at most `limit`."""
+
+    limit: Limit = 20
+
+
 class GetMenu(WireModel):
     """`menu.get`: the menu with the price of every pizza in every size."""
 

@@ -20,6 +20,20 @@ class OrderItemView(WireModel):
     unit_price: Money
 
 
+LateKind = Literal["kitchen", "delivery"]
+
+
+class LateNotice(WireModel):
+    """The last time an order was flagged late (`orders.kitchen-late`,
+    `orders.delivery-late`); it stays after the order moves on."""
+
+    kind: LateKind
+    deadline: datetime
+    since: datetime
+    """When the order entered the status it was late in."""
+    raised_at: datetime
+
+
 class OrderView(WireModel):
     """An order as the contract returns it."""
 
@@ -35,6 +49,8 @@ class OrderView(WireModel):
     notes: str | None
     driver: str | None
     cancel_reason: str | None = None
+    late: LateNotice | None = None
+    """Null until a deadline passes (see `orders.kitchen-late`, `orders.delivery-late`)."""
     created_at: datetime
     updated_at: datetime
     version: int
@@ -45,6 +61,26 @@ class OrderPage(WireModel):
 
     items: list[OrderView]
     next_cursor: str | None
+
+
+class LateOrder(WireModel):
+    """An order late now: still confirmed after its kitchen deadline (`kitchen`), or
+    still out for delivery after its delivery deadline (`delivery`)."""
+
+    order_id: str
+    version: int
+    status: OrderStatus
+    kind: LateKind
+    deadline: datetime
+    since: datetime
+    customer_name: str
+    driver: str | None
+
+
+class LateOrders(WireModel):
+    """The orders late now, the longest overdue first (by `deadline`)."""
+
+    items: list[LateOrder]
 
 
 class MenuPizzaView(WireModel):

@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from pizzeria_contracts import names
 from worker.adapters.mongo.database import INDEXES, Collections, Document
+from worker.adapters.mongo.deadlines import MongoDeadlines
 from worker.adapters.mongo.documents import CustomerCodec, OrderCodec, PizzaCodec
 from worker.adapters.mongo.menu import MongoMenu, seed_menu
 from worker.adapters.mongo.outbox import OutboxRelay, Projection
@@ -31,6 +32,7 @@ from worker.application.mediator import Mediator, Outcome
 from worker.bootstrap import build_mediator, utc_now
 from worker.domain.orders import Order
 from worker.domain.pizzas import Pizza
+from worker.settings import Settings
 
 from .conftest import RecordingPublisher
 
@@ -73,13 +75,17 @@ class MongoWorker:
         customers: type[MongoCustomerStore] = MongoCustomerStore,
     ) -> "MongoWorker":
         published = RecordingPublisher()
+        deadlines = MongoDeadlines(collections.deadlines, Settings().timeouts)
         relay = OutboxRelay(
             published,
             {
                 collections.orders.name: Projection(
                     Fixed(collections.order_views),
                     order_view_document,
-                    followers=(SalesProjection(Fixed(collections.sales_daily), ZoneInfo("UTC")),),
+                    followers=(
+                        SalesProjection(Fixed(collections.sales_daily), ZoneInfo("UTC")),
+                        deadlines,
+                    ),
                 )
             },
             collections.outbox_relayed,
@@ -95,6 +101,7 @@ class MongoWorker:
             menu=menu,
             views=MongoOrderViews(Fixed(collections.order_views)),
             sales=MongoSalesReport(Fixed(collections.sales_daily), ZoneInfo("UTC")),
+            late=deadlines,
             clock=clock,
         )
         task = asyncio.create_task(relay.run())

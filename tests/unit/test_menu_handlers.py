@@ -8,8 +8,8 @@ from uuid import uuid4
 import pytest
 
 from pizzeria_contracts import names
-from tests.fakes import FakeClock, FakeCustomers, FakeOrders, FakeSales, FakeStore
-from tests.unit.pizzeria import Pizzeria
+from tests.fakes import FakeClock, FakeCustomers, FakeOrders, FakeSales, FakeStore, FakeWakeups
+from tests.unit.pizzeria import TIMEOUTS, Pizzeria
 from worker.application.mediator import Outcome
 from worker.application.wire import event_body
 from worker.bootstrap import build_mediator
@@ -74,6 +74,7 @@ def shop() -> Shop:
         menu=menu,
         views=orders,
         sales=FakeSales(orders),
+        late=FakeWakeups(orders, TIMEOUTS),
         clock=FakeClock(),
     )
     return Shop(Pizzeria(orders, customers, mediator), pizzas, menu)

@@ -7,8 +7,16 @@ from uuid import uuid4
 import pytest
 
 from pizzeria_contracts import names
-from tests.fakes import FakeClock, FakeCustomers, FakeMenu, FakeOrders, FakeSales, FakeStore
-from tests.unit.pizzeria import order_body
+from tests.fakes import (
+    FakeClock,
+    FakeCustomers,
+    FakeMenu,
+    FakeOrders,
+    FakeSales,
+    FakeStore,
+    FakeWakeups,
+)
+from tests.unit.pizzeria import TIMEOUTS, order_body
 from worker.application.authorization import Policy, PolicyError
 from worker.application.context import MessageContext
 from worker.application.mediator import Mediator, Outcome
@@ -156,6 +164,7 @@ def mediator_with(policy: Policy) -> Mediator:
         menu=FakeMenu(),
         views=orders,
         sales=FakeSales(orders),
+        late=FakeWakeups(orders, TIMEOUTS),
         clock=FakeClock(),
     )
 

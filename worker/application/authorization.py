@@ -74,13 +74,16 @@ def _grant(path: Path, user: str, entry: Any, known: dict[str, list[str]]) -> Gr
 
 class AuthorizationBehaviour:
     """401 without a `user_id`, 403 for a user the policy does not allow; before parsing.
-    A forged retry copy is refused so too, and dead-lettered as `forged-retry`."""
+    A forged retry copy is refused so too, and dead-lettered as `forged-retry`. The
+    worker's own messages (`internal`, which no message from the broker can set) pass."""
 
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
 
     async def __call__(self, message: Message, next_: Next) -> Outcome:
         user_id = message.context.user_id
+        if message.context.internal:
+            return await next_(message)
         if message.context.forged_retry:
             return refused(
                 403 if user_id else 401,

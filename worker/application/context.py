@@ -18,6 +18,12 @@ class MessageContext:
     """Retries spent so far: read only from the worker's own retry copies."""
     forged_retry: bool = False
     """It claims to be one of the worker's retry copies, but another user sent it."""
+    internal: bool = False
+    """Sent by the worker to itself (a deadline's action), never read from a message: it
+    needs no user's grant."""
+    expected_version: int | None = None
+    """Apply only to this version of the aggregate (409 if it moved on); the worker's own
+    messages only."""
 
     @property
     def causation(self) -> str:

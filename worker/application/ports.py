@@ -113,6 +113,14 @@ class OrderViews(Protocol):
         ...
 
 
+class LateOrderViews(Protocol):
+    """The orders late now (`orders.list-late`), kept with the deadlines."""
+
+    async def late(self, limit: int) -> Mapping[str, Any]:
+        """`{"items": [...]}`, the longest overdue first."""
+        ...
+
+
 class Clock(Protocol):
     def __call__(self) -> datetime: ...
 

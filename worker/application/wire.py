@@ -7,7 +7,7 @@ from pizzeria_contracts.base import money
 
 from ..domain import events as ev
 from ..domain.menu import TOPPING_PRICE, Menu, MenuItem, Size
-from ..domain.orders import Order, OrderItem
+from ..domain.orders import LateNotice, Order, OrderItem
 
 
 def item_view(item: OrderItem) -> dict[str, Any]:
@@ -36,9 +36,21 @@ def order_view(order: Order) -> dict[str, Any]:
         "notes": order.notes,
         "driver": order.driver,
         "cancel_reason": order.cancel_reason,
+        "late": late_view(order.late),
         "created_at": order.created_at,
         "updated_at": order.updated_at,
         "version": order.version,
+    }
+
+
+def late_view(late: LateNotice | None) -> dict[str, Any] | None:
+    if late is None:
+        return None
+    return {
+        "kind": late.kind.value,
+        "deadline": late.deadline,
+        "since": late.since,
+        "raised_at": late.raised_at,
     }
 
 

@@ -81,3 +81,19 @@ class InvalidTransitionError(ConflictError):
             f"Order '{order_id}' is {status}: cannot {action}; allowed from {status}: {options}"
         )
         self.status = status
+
+
+class NotLateError(ConflictError):
+    """A deadline was checked for an order that has moved on, or was flagged already."""
+
+    field = "order_id"
+
+    def __init__(self, order_id: str, status: str, lateness: str) -> None:
+        super().__init__(f"Order '{order_id}' is {status}: not {lateness}-late, or flagged already")
+
+
+class VersionMovedError(ConflictError):
+    """A change was meant for one version of an aggregate, and it has moved on."""
+
+    def __init__(self, aggregate_id: str, expected: int, found: int) -> None:
+        super().__init__(f"'{aggregate_id}' is at version {found}, not {expected}: it moved on")

@@ -85,6 +85,31 @@ class OrderCancelled(DomainEvent):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class OrderLate(DomainEvent):
+    """An order stayed in its status past its deadline; raised once per deadline."""
+
+    deadline: datetime
+    """When the deadline fell due: the status's start plus the allowed time."""
+    since: datetime
+    """When the order entered the status it is late in."""
+    waited_seconds: float
+    """From `since` to when it was flagged: how long the order has waited."""
+    overdue_seconds: float
+    """From `deadline` to when it was flagged: how late the flag itself came."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KitchenLate(OrderLate):
+    type: ClassVar[str] = "orders.kitchen-late"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeliveryLate(OrderLate):
+    type: ClassVar[str] = "orders.delivery-late"
+    driver: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class CustomerEvent(DomainEvent):
     """A customer's details as they are after the event."""
 

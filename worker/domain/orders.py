@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from . import events as ev
-from .errors import EmptyOrderError, InvalidTransitionError
+from .errors import EmptyOrderError, InvalidTransitionError, NotLateError
 from .menu import MenuItem, Size
 
 
@@ -21,6 +21,19 @@ class OrderStatus(StrEnum):
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
 
+
+class Lateness(StrEnum):
+    """Where an order can be late: still not cooking, or still on its way."""
+
+    KITCHEN = "kitchen"
+    DELIVERY = "delivery"
+
+
+LATE_IN: dict[Lateness, OrderStatus] = {
+    Lateness.KITCHEN: OrderStatus.CONFIRMED,
+    Lateness.DELIVERY: OrderStatus.DELIVERING,
+}
+"""The status an order is late in."""
 
 ALLOWED_FROM: dict[str, frozenset[OrderStatus]] = {
     "start cooking": frozenset({OrderStatus.CONFIRMED}),
@@ -65,6 +78,17 @@ class CustomerDetails:
     address: str | None
 
 
+@dataclasses.dataclass(frozen=True)
+class LateNotice:
+    """The last time the order was flagged late: where, its deadline, since when it had
+    been in that status, and when it was flagged."""
+
+    kind: Lateness
+    deadline: datetime
+    since: datetime
+    raised_at: datetime
+
+
 class Order:
     """An order; every change is recorded as a domain event in `pending_events`."""
 
@@ -79,6 +103,7 @@ class Order:
         self.notes: str | None = None
         self.driver: str | None = None
         self.cancel_reason: str | None = None
+        self.late: LateNotice | None = None
         self.created_at: datetime | None = None
         self.updated_at: datetime | None = None
         self.pending_events: list[ev.DomainEvent] = []
@@ -139,6 +164,49 @@ class Order:
         self._check("cancel")
         self._raise(ev.OrderCancelled, now, reason=reason, previous_status=self.status.value)
 
+    @property
+    def status_since(self) -> datetime | None:
+        """When the order entered its status, for the statuses it can be late in.
+
+        Confirmed: when it was placed (it is confirmed at once). Delivering: when it
+        went out, which is its last change until it is flagged late, and the flag
+        keeps it (`late.since`).
+        """
+        if self.status is OrderStatus.CONFIRMED:
+            return self.created_at
+        if self.status is OrderStatus.DELIVERING:
+            return (
+                self.late.since
+                if self.is_late(Lateness.DELIVERY) and self.late
+                else self.updated_at
+            )
+        return None
+
+    def is_late(self, kind: Lateness) -> bool:
+        """Flagged late in the status it is in now."""
+        return self.late is not None and self.late.kind is kind and self.status is LATE_IN[kind]
+
+    def flag_late(self, kind: Lateness, deadline: datetime, now: datetime) -> None:
+        """Record that the order is still in `kind`'s status at its deadline; once."""
+        since = self.status_since
+        if (
+            self.status is not LATE_IN[kind]
+            or self.is_late(kind)
+            or since is None
+            or now < deadline
+        ):
+            raise NotLateError(self.id, self.status.value, kind.value)
+        facts = {
+            "deadline": deadline,
+            "since": since,
+            "waited_seconds": round((now - since).total_seconds(), 3),
+            "overdue_seconds": round((now - deadline).total_seconds(), 3),
+        }
+        if kind is Lateness.KITCHEN:
+            self._raise(ev.KitchenLate, now, **facts)
+        else:
+            self._raise(ev.DeliveryLate, now, driver=self.driver or "", **facts)
+
     def _check(self, action: str) -> None:
         if self.status not in ALLOWED_FROM[action]:
             raise InvalidTransitionError(
@@ -179,5 +247,8 @@ class Order:
             case ev.OrderCancelled():
                 self.status = OrderStatus.CANCELLED
                 self.cancel_reason = event.reason
+            case ev.KitchenLate() | ev.DeliveryLate():
+                kind = Lateness.KITCHEN if isinstance(event, ev.KitchenLate) else Lateness.DELIVERY
+                self.late = LateNotice(kind, event.deadline, event.since, event.occurred_at)
         self.version = event.version
         self.updated_at = event.occurred_at

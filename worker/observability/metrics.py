@@ -56,6 +56,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.deadlines = Counter(
+            "pizzeria_deadlines",
+            "Deadlines acted on: kitchen-late, kitchen-timeout (cancelled), delivery-late",
+            ["action"],
+            registry=self.registry,
+        )
         self.connected = Gauge(
             "pizzeria_connection_up",
             "1 when the service answers, 0 when it does not",

@@ -34,7 +34,7 @@ async def insert_new(
         try:
             await collection.insert_many(chunk, ordered=False)
         except BulkWriteError as error:
-            taken += [chunk[index] for index in _duplicates(error)]
+            taken += [chunk[index] for index in duplicate_indexes(error)]
     return taken
 
 
@@ -46,11 +46,11 @@ async def upsert_all(collection: AsyncCollection[Document], statements: list[Upd
         try:
             await collection.bulk_write(chunk, ordered=False)
         except BulkWriteError as error:
-            again = [chunk[index] for index in _duplicates(error)]
+            again = [chunk[index] for index in duplicate_indexes(error)]
             await collection.bulk_write(again, ordered=False)
 
 
-def _duplicates(error: BulkWriteError) -> list[int]:
+def duplicate_indexes(error: BulkWriteError) -> list[int]:
     """The statements of a bulk write that failed for a duplicate `_id` alone; any
     other failure is raised again."""
     errors = error.details["writeErrors"]

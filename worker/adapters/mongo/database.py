@@ -51,6 +51,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     "outbox_waiting": [],  # read whole: it holds only what a relay failed to publish
     "sales_daily": [],  # read by `_id` only: one document a day
     "read_models": [],  # read whole: one document a read model
+    "deadlines": [
+        VERSIONED,
+        IndexModel([("due", ASCENDING)], name="due"),
+        IndexModel([("late.deadline", ASCENDING)], name="late"),
+    ],
 }
 """Every filter and sort the worker sends is served by one of these."""
 
@@ -70,6 +75,7 @@ class Collections:
     outbox_waiting: AsyncCollection[Document]
     sales_daily: AsyncCollection[Document]
     read_models: AsyncCollection[Document]
+    deadlines: AsyncCollection[Document]
 
     @classmethod
     def of(cls, database: AsyncDatabase[Document]) -> "Collections":

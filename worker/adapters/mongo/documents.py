@@ -9,7 +9,14 @@ from ...application.wire import event_body, order_view
 from ...domain.customers import Customer
 from ...domain.events import DomainEvent
 from ...domain.menu import MenuItem, Size
-from ...domain.orders import CustomerDetails, Order, OrderItem, OrderStatus
+from ...domain.orders import (
+    CustomerDetails,
+    Lateness,
+    LateNotice,
+    Order,
+    OrderItem,
+    OrderStatus,
+)
 from ...domain.pizzas import Pizza
 
 NOT_STATE = ("outbox", "inbox")
@@ -43,6 +50,10 @@ class OrderCodec:
         order.notes = doc["notes"]
         order.driver = doc["driver"]
         order.cancel_reason = doc.get("cancel_reason")
+        if late := doc.get("late"):
+            order.late = LateNotice(
+                Lateness(late["kind"]), late["deadline"], late["since"], late["raised_at"]
+            )
         order.created_at = doc["created_at"]
         order.updated_at = doc["updated_at"]
         return order

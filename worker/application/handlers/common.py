@@ -5,7 +5,7 @@ from typing import Any, Protocol, TypeVar
 
 from pizzeria_contracts import OperationResult
 
-from ...domain.errors import DomainError
+from ...domain.errors import DomainError, VersionMovedError
 from ...domain.events import DomainEvent
 from ..context import MessageContext
 from ..errors import ConcurrencyError
@@ -16,6 +16,7 @@ CONFLICT_ATTEMPTS = 5
 
 
 class _Aggregate(Protocol):
+    version: int
     pending_events: list[DomainEvent]
 
 
@@ -38,7 +39,8 @@ async def change(
     """Load, change and store an aggregate; a lost race reloads and applies again.
 
     A command seen before (same `message_id`) gets its stored reply and changes
-    nothing. Domain errors from `apply` propagate: nothing was stored. A refusal of
+    nothing. Domain errors from `apply` propagate: nothing was stored; so does
+    VersionMovedError when the context expects another version than the stored one. A refusal of
     what the store remembered is confirmed on the stored aggregate first: another
     worker may have moved it on.
     """
@@ -52,6 +54,9 @@ async def change(
             return prior
         aggregate = loaded.aggregate
         try:
+            expected = context.expected_version
+            if expected is not None and aggregate.version != expected:
+                raise VersionMovedError(aggregate_id, expected, aggregate.version)
             apply(aggregate)
         except DomainError:
             if not loaded.remembered:

@@ -5,6 +5,7 @@ from pizzeria_contracts import (
     GetMenu,
     GetOrder,
     ListActiveOrders,
+    ListLateOrders,
     ListOrdersByCustomer,
     OperationResult,
 )
@@ -12,7 +13,7 @@ from pizzeria_contracts import (
 from ...domain.customers import normalize_phone
 from ...domain.errors import OrderNotFoundError
 from ..context import MessageContext
-from ..ports import MenuSource, OrderViews, SalesReports
+from ..ports import LateOrderViews, MenuSource, OrderViews, SalesReports
 from ..wire import menu_view
 
 
@@ -40,6 +41,12 @@ async def list_active_orders(
     query: ListActiveOrders, context: MessageContext, *, views: OrderViews
 ) -> OperationResult:
     return OperationResult.success(await views.active(query.limit, query.cursor))
+
+
+async def list_late_orders(
+    query: ListLateOrders, context: MessageContext, *, late: LateOrderViews
+) -> OperationResult:
+    return OperationResult.success(await late.late(query.limit))
 
 
 async def daily_sales(

@@ -1,0 +1,157 @@
+"""The deadlines' wake-ups: one document per order that waits for one, or is late now.
+
+`deadlines` holds a document for each confirmed or delivering order: when its
+process manager must look at it next (`due`, null once it waits for nothing) and,
+when it is late now, the deadline it passed (`late`), with what `orders.list-late`
+shows. The relay keeps it as it relays the orders (a follower), newest version wins,
+and removes an order's document when the order moves on: the collection holds the
+orders waiting in the kitchen or on the road, not every order stored, so the
+due-time read of every worker stays small on a server without secondary indexes.
+"""
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DeleteOne, InsertOne, ReplaceOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+from pizzeria_contracts import names
+
+from ...application.deadlines import Timeouts, next_deadline
+from ...domain.orders import LATE_IN, Order
+from .batch import duplicate_indexes
+from .documents import OrderCodec
+from .errors import database_call
+from .outbox import created, versions
+
+Document = dict[str, Any]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TOUCHING = frozenset(
+    {
+        names.ORDER_CONFIRMED,
+        names.COOKING_STARTED,
+        names.OUT_FOR_DELIVERY,
+        names.ORDER_DELIVERED,
+        names.ORDER_CANCELLED,
+        names.KITCHEN_LATE,
+        names.DELIVERY_LATE,
+    }
+)
+"""The events after which an order's wake-up changes; the others leave it as it is."""
+
+
+def wakeup_document(order: Order, timeouts: Timeouts) -> Document | None:
+    """The order's wake-up, or None when it waits for nothing and is not late now."""
+    since = order.status_since
+    if since is None:
+        return None
+    late = next((kind for kind, status in LATE_IN.items() if status is order.status), None)
+    deadline = next_deadline(order, timeouts)
+    return {
+        "_id": order.id,
+        "version": order.version,
+        "due": deadline.at if deadline else None,
+        "status": order.status.value,
+        "since": since,
+        "customer_name": order.customer.name,
+        "driver": order.driver,
+        "late": (
+            {"kind": order.late.kind.value, "deadline": order.late.deadline}
+            if late is not None and order.is_late(late) and order.late
+            else None
+        ),
+    }
+
+
+class MongoDeadlines:
+    """The wake-ups: kept from the relayed orders, read for what is due and what is late."""
+
+    def __init__(self, collection: AsyncCollection[Document], timeouts: Timeouts) -> None:
+        self.collection = collection
+        self._timeouts = timeouts
+        self._codec = OrderCodec()
+
+    async def apply(self, docs: Sequence[Mapping[str, Any]]) -> None:
+        """As the relay relays orders: those whose events change their wake-up."""
+        touched = [
+            doc for doc in docs if any(entry["type"] in TOUCHING for entry in doc.get("outbox", ()))
+        ]
+        if touched:
+            new = {doc["_id"] for doc in touched if created(doc)}
+            await self._keep([self._codec.decode(doc) for doc in touched], new)
+
+    async def keep(self, order: Order) -> None:
+        await self._keep([order], set())
+
+    async def _keep(self, orders: list[Order], new: set[str]) -> None:
+        """Insert, replace or delete each wake-up at the version it is read at (the
+        `versioned` index serves the match everywhere); one that moved meanwhile is
+        read again, until it shows its order's version or a later one. A new order's
+        wake-up is inserted without a read first."""
+        wanted = {
+            order.id: (order.version, wakeup_document(order, self._timeouts)) for order in orders
+        }
+        held: dict[Any, int] = {}
+        pending = list(wanted)
+        async with database_call("keep the deadlines"):
+            while pending:
+                if not all(order_id in new for order_id in pending):
+                    held = await versions(self.collection, pending)
+                new = set()
+                statements: list[InsertOne[Document] | ReplaceOne[Document] | DeleteOne] = []
+                for order_id in pending:
+                    version, doc = wanted[order_id]
+                    shown = held.get(order_id)
+                    if shown is None:
+                        if doc is not None:
+                            statements.append(InsertOne(doc))
+                    elif shown < version:
+                        match = {"_id": order_id, "version": shown}
+                        statements.append(ReplaceOne(match, doc) if doc else DeleteOne(match))
+                if not statements:
+                    return
+                try:
+                    result = await self.collection.bulk_write(statements, ordered=False)
+                    done = result.inserted_count + result.matched_count + result.deleted_count
+                except BulkWriteError as error:
+                    duplicate_indexes(error)  # any other failure is raised
+                    done = len(statements) - len(error.details["writeErrors"])
+                if done == len(statements):
+                    return
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        async with database_call("read the deadlines due"):
+            found = (
+                await self.collection.find({"due": {"$lte": now}}, {"_id": 1})
+                .sort("due", ASCENDING)
+                .limit(limit)
+                .to_list()
+            )
+        return [doc["_id"] for doc in found]
+
+    async def late(self, limit: int) -> Mapping[str, Any]:
+        """The orders late now, in the `orders.list-late` shape."""
+        async with database_call("read the late orders"):
+            found = (
+                await self.collection.find({"late.deadline": {"$gte": EPOCH}})
+                .sort("late.deadline", ASCENDING)
+                .limit(limit)
+                .to_list()
+            )
+        return {
+            "items": [
+                {
+                    "order_id": doc["_id"],
+                    "version": doc["version"],
+                    "status": doc["status"],
+                    "kind": doc["late"]["kind"],
+                    "deadline": doc["late"]["deadline"],
+                    "since": doc["since"],
+                    "customer_name": doc["customer_name"],
+                    "driver": doc["driver"],
+                }
+                for doc in found
+            ]
+        }

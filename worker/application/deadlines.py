@@ -1,0 +1,161 @@
+"""The order's process manager: kitchen and delivery deadlines, with durable timeouts.
+
+What is due is a function of the order alone (`next_deadline`): confirmed and not yet
+flagged, the kitchen warning falls due `kitchen_warn` after confirmation; flagged, the
+cancellation `kitchen_cancel` after it; out for delivery and not flagged, the delivery
+warning `delivery_late` after it left. Nothing else is kept: no timer, no saga state.
+
+The timeouts are durable because their only trace is data that outlives the worker:
+the relay keeps one wake-up per waiting order in the database (`Wakeups`) from the
+order's own stored state, and every worker asks it, now and then, which are due. A
+wake-up is a hint: `check` reads the order afresh and acts only if the order itself
+says the deadline has passed. So a stale or repeated wake-up does nothing, a worker
+that was down acts when it is back, and several workers acting on the same wake-up
+store one effect: each action is a change of the order with a message id of its own
+(`deadline:<order>:<action>`) at the version it was judged on, and the order's
+optimistic concurrency and its inbox let only one through. A move that races the
+timeout (cooking started meanwhile) wins or makes the timeout's change fail: an order
+that moved on is never flagged or cancelled.
+"""
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from pizzeria_contracts import CancelOrder, OperationResult, names
+
+from ..domain.errors import DomainError
+from ..domain.orders import Lateness, Order, OrderStatus
+from .context import MessageContext
+from .handlers.orders import change_order
+from .ports import Clock, OrderStore
+
+log = logging.getLogger("worker.deadlines")
+
+KITCHEN_TIMEOUT = "kitchen-timeout"
+"""The reason of a cancellation by the kitchen deadline."""
+
+
+class Action(StrEnum):
+    WARN_KITCHEN = "kitchen-late"
+    CANCEL = "kitchen-timeout"
+    WARN_DELIVERY = "delivery-late"
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeouts:
+    """How long an order may stay confirmed (warned, then cancelled) or out for delivery."""
+
+    kitchen_warn: timedelta
+    kitchen_cancel: timedelta
+    delivery_late: timedelta
+
+    def __post_init__(self) -> None:
+        for name in ("kitchen_warn", "kitchen_cancel", "delivery_late"):
+            if getattr(self, name) <= timedelta(0):
+                raise ValueError(f"{name} must be more than zero")
+        if self.kitchen_warn >= self.kitchen_cancel:
+            raise ValueError("the kitchen warning must come before the kitchen cancellation")
+
+
+@dataclasses.dataclass(frozen=True)
+class Deadline:
+    action: Action
+    at: datetime
+
+
+def next_deadline(order: Order, timeouts: Timeouts) -> Deadline | None:
+    """The next thing due for this order, or None when it waits for nothing."""
+    since = order.status_since
+    if since is None:
+        return None
+    if order.status is OrderStatus.CONFIRMED:
+        if order.is_late(Lateness.KITCHEN):
+            return Deadline(Action.CANCEL, since + timeouts.kitchen_cancel)
+        return Deadline(Action.WARN_KITCHEN, since + timeouts.kitchen_warn)
+    if not order.is_late(Lateness.DELIVERY):
+        return Deadline(Action.WARN_DELIVERY, since + timeouts.delivery_late)
+    return None
+
+
+class Wakeups(Protocol):
+    """When to look at which order again; kept by the relay from the stored orders."""
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of orders whose wake-up is at or before `now`, the earliest first."""
+        ...
+
+    async def keep(self, order: Order) -> None:
+        """Put this order's wake-up right for its state (or remove it), unless the
+        wake-up already reflects a later version."""
+        ...
+
+
+Send = Callable[[str, bytes, MessageContext], Awaitable[OperationResult]]
+"""Sends a command through the mediator, as if it had arrived: the normal path."""
+
+
+class OrderDeadlines:
+    """Acts on the deadlines that are due: flags the order late, or cancels it."""
+
+    def __init__(
+        self,
+        orders: OrderStore,
+        wakeups: Wakeups,
+        send: Send,
+        timeouts: Timeouts,
+        clock: Clock,
+    ) -> None:
+        self._orders = orders
+        self._wakeups = wakeups
+        self._send = send
+        self._timeouts = timeouts
+        self._clock = clock
+
+    async def run_due(self, limit: int = 100) -> list[Action]:
+        """Check every order whose wake-up is due; what took effect."""
+        done: list[Action] = []
+        for order_id in await self._wakeups.due(self._clock(), limit):
+            action = await self.check(order_id)
+            if action is not None:
+                done.append(action)
+        return done
+
+    async def check(self, order_id: str) -> Action | None:
+        """Act on the order's deadline if it has passed; the action, if it took effect."""
+        loaded = await self._orders.load(order_id, fresh=True)
+        if loaded is None:
+            return None
+        order = loaded.aggregate
+        deadline = next_deadline(order, self._timeouts)
+        if deadline is None or deadline.at > self._clock():
+            await self._wakeups.keep(order)  # early, stale or repeated: set it right
+            return None
+        context = MessageContext(
+            name=str(deadline.action),
+            message_id=f"deadline:{order.id}:{deadline.action}",
+            expected_version=order.version,
+            internal=True,
+        )
+        if deadline.action is Action.CANCEL:
+            body = CancelOrder(order_id=order.id, reason=KITCHEN_TIMEOUT)
+            result = await self._send(names.CANCEL_ORDER, body.model_dump_json().encode(), context)
+        else:
+            kind = Lateness.KITCHEN if deadline.action is Action.WARN_KITCHEN else Lateness.DELIVERY
+            try:
+                result = await change_order(
+                    self._orders,
+                    order.id,
+                    context,
+                    lambda o: o.flag_late(kind, deadline.at, self._clock()),
+                )
+            except DomainError as error:
+                result = OperationResult.failure(409, error.message)
+        if not result.ok:
+            log.info("%s of order %s not taken: %s", deadline.action, order.id, result.detail)
+            return None
+        log.info("order %s: %s (deadline %s)", order.id, deadline.action, deadline.at.isoformat())
+        return deadline.action
