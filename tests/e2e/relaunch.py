@@ -37,13 +37,15 @@ class Relaunched:
     reader: asyncio.Task[None]
 
     @classmethod
-    async def on(cls, database: str, amqp_url: str, mongodb_url: str) -> "Relaunched":
+    async def on(
+        cls, database: str, amqp_url: str, mongodb_url: str, extra: dict[str, str] | None = None
+    ) -> "Relaunched":
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "worker",
             cwd=REPO_ROOT,
-            env=_environment(amqp_url, mongodb_url, database, {}),
+            env=_environment(amqp_url, mongodb_url, database, extra or {}),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
