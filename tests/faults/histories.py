@@ -31,6 +31,15 @@ EVENTS_OF = {
     "orders.cancel": ("orders.cancelled",),
 }
 """The events each command raises, in order."""
+TIMEOUT_PREFIX = "deadline:"
+"""The message id of a deadline's action is `deadline:<order>:<action>`; its events carry
+it as their correlation id."""
+TIMEOUT_EVENTS = {
+    "kitchen-late": ("orders.kitchen-late",),
+    "kitchen-timeout": ("orders.cancelled",),
+    "delivery-late": ("orders.delivery-late",),
+}
+"""The events each deadline's action raises."""
 REFUSED_IN = re.compile(r" is (\w+): cannot ")
 """Where a 409's detail names the status that refused the command."""
 OUT_OF_ORDER = "orders whose events did not arrive as 1..version (first copies)"
@@ -125,8 +134,9 @@ def _first_status(client: LoadClient, step: Step) -> int | None:
 
 def _replay(plan: Plan, doc: Document, history: list[Seen], client: LoadClient) -> str | None:
     """What is wrong with the history, or None: it must be, run by run, the events of
-    each command that took effect (in the order sent; a race's in either order), and
-    end in the stored status at the stored version."""
+    each command that took effect (in the order sent; a race's in either order) and of
+    each deadline's action the worker took, and end in the stored status at the stored
+    version."""
     inbox = {entry["message_id"] for entry in doc.get("inbox", ())}
     steps = {step.message_id: step for step in plan.steps}
     round_of = {
@@ -140,6 +150,12 @@ def _replay(plan: Plan, doc: Document, history: list[Seen], client: LoadClient) 
             runs[-1][1].append(seen.type)
         else:
             runs.append((seen.correlation_id, [seen.type]))
+    for message_id, types in runs:
+        if str(message_id).startswith(TIMEOUT_PREFIX):
+            action = str(message_id).rsplit(":", 1)[1]
+            if tuple(types) != TIMEOUT_EVENTS.get(action) or message_id not in inbox:
+                return f"the deadline's {message_id} raised {types}"
+    runs = [(m, types) for m, types in runs if not str(m).startswith(TIMEOUT_PREFIX)]
     applied = [message_id for message_id, _ in runs]
     expected = [s.message_id for s in plan.steps if s.message_id in inbox]
     if sorted(map(str, applied)) != sorted(expected) or len(set(applied)) != len(applied):

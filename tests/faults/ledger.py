@@ -19,7 +19,7 @@ from tests.e2e.amqp import header
 from worker.adapters.mongo.database import Document
 from worker.domain.customers import normalize_phone
 
-from .histories import order_histories
+from .histories import TIMEOUT_PREFIX, order_histories
 from .load import LoadClient
 from .plans import CONFLICT, Plan
 
@@ -46,6 +46,9 @@ class Ledger:
     """Every message_id sent."""
     answered_twice: set[str] = dataclasses.field(default_factory=set)
     """The message_ids answered more than once."""
+    timeouts: Counter[str] = dataclasses.field(default_factory=Counter)
+    """The deadlines' actions that took effect, by action (`kitchen-late`, ...): the
+    worker's own changes, each in its order's inbox as `deadline:<order>:<action>`."""
 
     def lines(self) -> list[str]:
         head = (
@@ -54,6 +57,8 @@ class Ledger:
             f"replies {self.replies} | events {self.events}/{self.events_expected} | "
             f"{self.wall_seconds:.1f} s"
         )
+        if self.timeouts:
+            head += f" | timeouts {dict(sorted(self.timeouts.items()))}"
         rest = [f"    {key}: {value}" for key, value in self.details.items()]
         return [head, *rest, *(f"    ! {problem}" for problem in self.problems[:20])]
 
@@ -222,7 +227,8 @@ def _plan_effects(
     without_effect: set[str],
 ) -> None:
     """Each command sent is in its aggregate's inbox exactly once (one that lost its race
-    with a 409: not at all), and the aggregate's version is what those commands explain."""
+    with a 409: not at all), so is each deadline's action the worker took, and the
+    aggregate's version is what those commands and actions explain."""
     inbox = Counter(entry["message_id"] for entry in (doc or {}).get("inbox", ()))
     versions = 0
     for step in plan.steps:
@@ -240,6 +246,14 @@ def _plan_effects(
         if found > 1:
             ledger.duplicate_effects += found - 1
             ledger.problem(f"{step.command} {step.message_id} is in the inbox {found} times")
+    for message_id, found in inbox.items():
+        if not message_id.startswith(f"{TIMEOUT_PREFIX}{plan.aggregate_id}:"):
+            continue
+        ledger.timeouts[message_id.rsplit(":", 1)[1]] += 1
+        versions += 1  # each action raises one event
+        if found > 1:
+            ledger.duplicate_effects += found - 1
+            ledger.problem(f"{message_id} is in the inbox {found} times")
     if doc is not None and doc["version"] != versions:
         if doc["version"] > versions:
             ledger.duplicate_effects += 1

@@ -71,15 +71,18 @@ class Plan:
     """Why it stopped before its end, when it did (an unexpected reply)."""
 
 
-def plan_orders(count: int, phones: int, rng: random.Random) -> list[Plan]:
+def plan_orders(
+    count: int, phones: int, rng: random.Random, steps_taken: int = len(LIFECYCLE)
+) -> list[Plan]:
     """`count` orders from `phones` customers; each order has an address of its own,
-    so each order after a customer's first updates the customer."""
+    so each order after a customer's first updates the customer. Each is taken through
+    the first `steps_taken` steps of its life, and left there."""
     numbers = [f"+39 06 {rng.randrange(10**7, 10**8)}" for _ in range(phones)]
     plans = []
     for index in range(count):
         phone = numbers[index % phones]
         place = _place_step(index, phone, rng)
-        steps = [place, *(_step(name) for name, _ in LIFECYCLE)]
+        steps = [place, *(_step(name) for name, _ in LIFECYCLE[:steps_taken])]
         plans.append(Plan("orders", id_for("order", place.message_id), steps, phone))
     return plans
 
