@@ -141,6 +141,7 @@ def worker_env(recording: Path) -> dict[str, str]:
         "PIZZERIA_RECORD_DATABASE_COMMANDS": str(recording),
         # A short interval, so that the sweep's and the backlog's queries are recorded too.
         "PIZZERIA_OUTBOX_SWEEP_SECONDS": "0.3",
+        "PIZZERIA_DEADLINE_POLL_SECONDS": "0.3",  # and the deadlines' reads of what is due
     }
 
 
@@ -196,6 +197,7 @@ async def drive_the_catalogue(client: RawClient) -> None:
     await ask("orders.list-active", {"limit": 1, "cursor": active["next_cursor"]})
     await ask("menu.get", {})
     await ask("sales.daily", {"from": "2026-12-01", "to": "2026-12-07"})
+    await ask("orders.list-late", {"limit": 5})
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +244,8 @@ def test_the_whole_catalogue_reached_the_database(recorded: list[Any]) -> None:
     seen = {(c, field) for _, c, q, _ in with_filters(recorded) for field in q}
     for expected in [("customers", "phone"), ("order_views", "customer_phone"),
                      ("order_views", "active"), ("order_views", "$or"), ("menu", "removed"),
-                     ("orders", "_id"), ("orders", "outbox.at"), ("menu", "_id")]:  # fmt: skip
+                     ("orders", "_id"), ("orders", "outbox.at"), ("menu", "_id"),
+                     ("deadlines", "due"), ("deadlines", "late.deadline")]:  # fmt: skip
         assert expected in seen, expected
 
 
