@@ -1,5 +1,5 @@
 """`python -m worker` runs the worker; `python -m worker check` probes its services;
-`python -m worker rebuild sales|orders` rebuilds a read model from the stored orders
+`python -m worker rebuild sales|orders|deadlines` rebuilds a read model from the stored orders
 while the workers run."""
 
 import argparse
@@ -69,7 +69,7 @@ async def rebuild_read_model(settings: Settings, name: str, force: bool, pace: f
         serverSelectionTimeoutMS=int(settings.mongodb_timeout_seconds * 1000),
         timeoutMS=int(settings.mongodb_operation_timeout_seconds * 1000),
     )
-    model = rebuildable(settings.sales_time_zone)[name]
+    model = rebuildable(settings.sales_time_zone, settings.timeouts)[name]
     try:
         with progress() as bars:
             result = await rebuild(
@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
     parser.add_argument("command", nargs="?", choices=["run", "check", "rebuild"], default="run")
     parser.add_argument(
-        "read_model", nargs="?", choices=["sales", "orders"], help="with rebuild: which one"
+        "read_model",
+        nargs="?",
+        choices=["sales", "orders", "deadlines"],
+        help="with rebuild: which one",
     )
     parser.add_argument(
         "--force", action="store_true", help="with rebuild: drop the copy of one that died"

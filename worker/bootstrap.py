@@ -149,12 +149,15 @@ class Service:
         )
         self.read_models = ReadModels(
             self.mongo[settings.mongodb_database],
-            {name: model.default for name, model in rebuildable(settings.sales_time_zone).items()},
+            {
+                name: model.default
+                for name, model in rebuildable(settings.sales_time_zone, settings.timeouts).items()
+            },
             settings.read_model_refresh_seconds,
         )
         order_views = self.read_models.place("orders")
         sales = self.read_models.place("sales")
-        deadlines = MongoDeadlines(self.collections.deadlines, settings.timeouts)
+        deadlines = MongoDeadlines(self.read_models.place("deadlines"), settings.timeouts)
         self.relay = OutboxRelay(
             self._publish_event,
             {

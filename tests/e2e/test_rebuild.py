@@ -17,8 +17,11 @@ from pymongo import AsyncMongoClient
 from tests.e2e.amqp import COMMANDS, QUERIES, RawClient, Reply
 from tests.e2e.conftest import REPO_ROOT, WorkerProcess, _environment
 from worker.adapters.mongo.database import Document
+from worker.adapters.mongo.deadlines import wakeup_document
+from worker.adapters.mongo.documents import OrderCodec
 from worker.adapters.mongo.sales import day_totals
 from worker.adapters.mongo.views import order_view_document
+from worker.application.deadlines import Timeouts
 from worker.application.sales import fold_days, sale_facts
 from worker.bench.rebuild import stored_orders
 
@@ -28,9 +31,19 @@ UTC_ZONE = ZoneInfo("UTC")
 TODAY = datetime.now(UTC).date()
 
 
+LONG_TIMEOUTS = {
+    "PIZZERIA_KITCHEN_WARN_AFTER": str(60 * 86400),
+    "PIZZERIA_KITCHEN_CANCEL_AFTER": str(90 * 86400),
+    "PIZZERIA_DELIVERY_LATE_AFTER": str(60 * 86400),
+}
+"""The stored orders are up to ten days old: with these, none of their deadlines falls
+due while the module runs, so the worker changes none of them on its own."""
+SETTINGS = {"PIZZERIA_READ_MODEL_REFRESH_SECONDS": REFRESH, **LONG_TIMEOUTS}
+
+
 @pytest.fixture(scope="module")
 def worker_env() -> dict[str, str]:
-    return {"PIZZERIA_READ_MODEL_REFRESH_SECONDS": REFRESH}
+    return SETTINGS
 
 
 async def seed(mongo_client: AsyncMongoClient[Document], database: str) -> None:
@@ -73,9 +86,7 @@ async def rebuild_while_live(
         "rebuild",
         model,
         cwd=REPO_ROOT,
-        env=_environment(
-            amqp_url, mongodb_url, worker.database, {"PIZZERIA_READ_MODEL_REFRESH_SECONDS": REFRESH}
-        ),
+        env=_environment(amqp_url, mongodb_url, worker.database, SETTINGS),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -176,3 +187,34 @@ async def test_the_order_views_rebuilt_while_live_equal_the_stored_orders(
     reply = await ok(client, "orders.get", {"order_id": "seeded-000042"}, query=True)
     assert reply.body["data"]["id"] == "seeded-000042"
     assert date.fromisoformat(reply.body["data"]["created_at"][:10]) <= TODAY
+
+
+async def test_the_deadlines_rebuilt_while_live_are_the_stored_orders_wakeups(
+    worker: WorkerProcess,
+    client: RawClient,
+    amqp_url: str,
+    mongodb_url: str,
+    mongo_client: AsyncMongoClient[Document],
+) -> None:
+    database = mongo_client[worker.database]
+    if await database.orders.count_documents({}) < STORED:
+        await seed(mongo_client, worker.database)
+
+    output, during = await rebuild_while_live(worker, client, amqp_url, mongodb_url, "deadlines")
+
+    assert rebuilt_from(output, "deadlines") >= STORED
+    assert during > 0
+    copy = await placed_in(mongo_client, worker.database, "deadlines")
+    assert "deadlines" not in await database.list_collection_names()
+    timeouts = Timeouts(*(timedelta(seconds=float(value)) for value in LONG_TIMEOUTS.values()))
+    codec = OrderCodec()
+    expected = {}
+    for order in await database.orders.find({}, {"inbox": 0}).to_list():
+        wakeup = wakeup_document(codec.decode(order), timeouts)
+        if wakeup is not None:
+            expected[order["_id"]] = wakeup
+    found = {doc["_id"]: doc for doc in await database[copy].find({}).to_list()}
+    assert len(expected) >= STORED // 5  # the seeded orders left confirmed, at least
+    assert found == expected
+    late = await ok(client, "orders.list-late", {"limit": 5}, query=True)
+    assert late.body["data"]["items"] == []

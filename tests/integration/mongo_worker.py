@@ -75,7 +75,7 @@ class MongoWorker:
         customers: type[MongoCustomerStore] = MongoCustomerStore,
     ) -> "MongoWorker":
         published = RecordingPublisher()
-        deadlines = MongoDeadlines(collections.deadlines, Settings().timeouts)
+        deadlines = MongoDeadlines(Fixed(collections.deadlines), Settings().timeouts)
         relay = OutboxRelay(
             published,
             {

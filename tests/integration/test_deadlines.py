@@ -13,6 +13,7 @@ from pizzeria_contracts import LateOrders, names
 from tests.fakes import ManualClock
 from worker.adapters.mongo.database import Collections, Document
 from worker.adapters.mongo.deadlines import MongoDeadlines
+from worker.adapters.mongo.readmodels import Fixed
 from worker.application.context import MessageContext
 from worker.application.deadlines import Action, OrderDeadlines
 from worker.domain.orders import Lateness, Order
@@ -34,7 +35,7 @@ async def collections(database: AsyncDatabase[Document]) -> Collections:
 
 @pytest.fixture
 def wakeups(collections: Collections) -> MongoDeadlines:
-    return MongoDeadlines(collections.deadlines, TIMEOUTS)
+    return MongoDeadlines(Fixed(collections.deadlines), TIMEOUTS)
 
 
 async def stored(collections: Collections, order_id: str) -> Document | None:
@@ -118,7 +119,7 @@ async def test_three_workers_act_once_on_each_due_order(collections: Collections
         managers = [
             OrderDeadlines(
                 worker.orders,
-                MongoDeadlines(collections.deadlines, TIMEOUTS),
+                MongoDeadlines(Fixed(collections.deadlines), TIMEOUTS),
                 send,
                 TIMEOUTS,
                 clock,

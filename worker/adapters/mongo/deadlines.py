@@ -25,6 +25,7 @@ from .batch import duplicate_indexes
 from .documents import OrderCodec
 from .errors import database_call
 from .outbox import created, versions
+from .readmodels import Place
 
 Document = dict[str, Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,11 +66,52 @@ def wakeup_document(order: Order, timeouts: Timeouts) -> Document | None:
     }
 
 
-class MongoDeadlines:
-    """The wake-ups: kept from the relayed orders, read for what is due and what is late."""
+async def keep_all(
+    collection: AsyncCollection[Document],
+    orders: list[Order],
+    timeouts: Timeouts,
+    new: frozenset[str] = frozenset(),
+) -> None:
+    """Insert, replace or delete each order's wake-up at the version it is read at (the
+    `versioned` index serves the match everywhere); one that moved meanwhile is read
+    again, until it shows its order's version or a later one. The wake-ups of `new`
+    orders are inserted without a read first."""
+    wanted = {order.id: (order.version, wakeup_document(order, timeouts)) for order in orders}
+    held: dict[Any, int] = {}
+    pending = list(wanted)
+    while pending:
+        if not new.issuperset(pending):
+            held = await versions(collection, pending)
+        new = frozenset()
+        statements: list[InsertOne[Document] | ReplaceOne[Document] | DeleteOne] = []
+        for order_id in pending:
+            version, doc = wanted[order_id]
+            shown = held.get(order_id)
+            if shown is None:
+                if doc is not None:
+                    statements.append(InsertOne(doc))
+            elif shown < version:
+                match = {"_id": order_id, "version": shown}
+                statements.append(ReplaceOne(match, doc) if doc else DeleteOne(match))
+        if not statements:
+            return
+        try:
+            result = await collection.bulk_write(statements, ordered=False)
+            done = result.inserted_count + result.matched_count + result.deleted_count
+        except BulkWriteError as error:
+            duplicate_indexes(error)  # any other failure is raised
+            done = len(statements) - len(error.details["writeErrors"])
+        if done == len(statements):
+            return
 
-    def __init__(self, collection: AsyncCollection[Document], timeouts: Timeouts) -> None:
-        self.collection = collection
+
+class MongoDeadlines:
+    """The wake-ups: kept from the relayed orders, read for what is due and what is late.
+    A read model like the others (`python -m worker rebuild deadlines` builds it anew
+    from the stored orders, for orders stored before this release, say)."""
+
+    def __init__(self, place: Place, timeouts: Timeouts) -> None:
+        self._place = place
         self._timeouts = timeouts
         self._codec = OrderCodec()
 
@@ -79,52 +121,21 @@ class MongoDeadlines:
             doc for doc in docs if any(entry["type"] in TOUCHING for entry in doc.get("outbox", ()))
         ]
         if touched:
-            new = {doc["_id"] for doc in touched if created(doc)}
+            new = frozenset(doc["_id"] for doc in touched if created(doc))
             await self._keep([self._codec.decode(doc) for doc in touched], new)
 
     async def keep(self, order: Order) -> None:
-        await self._keep([order], set())
+        await self._keep([order], frozenset())
 
-    async def _keep(self, orders: list[Order], new: set[str]) -> None:
-        """Insert, replace or delete each wake-up at the version it is read at (the
-        `versioned` index serves the match everywhere); one that moved meanwhile is
-        read again, until it shows its order's version or a later one. A new order's
-        wake-up is inserted without a read first."""
-        wanted = {
-            order.id: (order.version, wakeup_document(order, self._timeouts)) for order in orders
-        }
-        held: dict[Any, int] = {}
-        pending = list(wanted)
+    async def _keep(self, orders: list[Order], new: frozenset[str]) -> None:
         async with database_call("keep the deadlines"):
-            while pending:
-                if not all(order_id in new for order_id in pending):
-                    held = await versions(self.collection, pending)
-                new = set()
-                statements: list[InsertOne[Document] | ReplaceOne[Document] | DeleteOne] = []
-                for order_id in pending:
-                    version, doc = wanted[order_id]
-                    shown = held.get(order_id)
-                    if shown is None:
-                        if doc is not None:
-                            statements.append(InsertOne(doc))
-                    elif shown < version:
-                        match = {"_id": order_id, "version": shown}
-                        statements.append(ReplaceOne(match, doc) if doc else DeleteOne(match))
-                if not statements:
-                    return
-                try:
-                    result = await self.collection.bulk_write(statements, ordered=False)
-                    done = result.inserted_count + result.matched_count + result.deleted_count
-                except BulkWriteError as error:
-                    duplicate_indexes(error)  # any other failure is raised
-                    done = len(statements) - len(error.details["writeErrors"])
-                if done == len(statements):
-                    return
+            for collection in await self._place.writing():
+                await keep_all(collection, orders, self._timeouts, new)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         async with database_call("read the deadlines due"):
             found = (
-                await self.collection.find({"due": {"$lte": now}}, {"_id": 1})
+                await self._place.reading.find({"due": {"$lte": now}}, {"_id": 1})
                 .sort("due", ASCENDING)
                 .limit(limit)
                 .to_list()
@@ -135,7 +146,7 @@ class MongoDeadlines:
         """The orders late now, in the `orders.list-late` shape."""
         async with database_call("read the late orders"):
             found = (
-                await self.collection.find({"late.deadline": {"$gte": EPOCH}})
+                await self._place.reading.find({"late.deadline": {"$gte": EPOCH}})
                 .sort("late.deadline", ASCENDING)
                 .limit(limit)
                 .to_list()

@@ -1,6 +1,6 @@
 """Rebuilding a read model from the stored orders while the workers run.
 
-`python -m worker rebuild sales|orders` announces a fresh copy in `read_models`
+`python -m worker rebuild sales|orders|deadlines` announces a fresh copy in `read_models`
 (every relay then writes it too), waits until every worker knows, reads every
 stored order, a batch at a time and at most `PACE` a second, and writes what it
 folds into the copy; then it switches the queries to the copy, waits again, and
@@ -23,9 +23,12 @@ from zoneinfo import ZoneInfo
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ...application.deadlines import Timeouts
 from ...application.sales import sale_facts
 from ...progress import Tick
 from .database import INDEXES
+from .deadlines import keep_all
+from .documents import OrderCodec
 from .outbox import put_views
 from .readmodels import announce, switch
 from .sales import newest, put, summarize
@@ -119,6 +122,21 @@ class OrderViewsFold:
 
 
 @dataclasses.dataclass(frozen=True)
+class DeadlinesFold:
+    """Each order's wake-up, from its stored state; newest version wins against the
+    relays writing the copy too (and a wake-up is only a hint: the order decides)."""
+
+    timeouts: Timeouts
+    codec: OrderCodec = dataclasses.field(default_factory=OrderCodec)
+
+    async def __call__(self, copy: AsyncCollection[Document], orders: list[Document]) -> None:
+        await keep_all(copy, [self.codec.decode(order) for order in orders], self.timeouts)
+
+    async def finish(self, copy: AsyncCollection[Document]) -> None:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
 class ReadModel:
     name: str
     default: str
@@ -133,10 +151,13 @@ SALES_READS = dict.fromkeys(
 )
 
 
-def rebuildable(zone: ZoneInfo) -> dict[str, ReadModel]:
+def rebuildable(zone: ZoneInfo, timeouts: Timeouts) -> dict[str, ReadModel]:
     return {
         "sales": ReadModel("sales", "sales_daily", lambda _: SalesFold(zone), SALES_READS),
         "orders": ReadModel("orders", "order_views", OrderViewsFold, NOT_READ),
+        "deadlines": ReadModel(
+            "deadlines", "deadlines", lambda _: DeadlinesFold(timeouts), NOT_READ
+        ),
     }
 
 
