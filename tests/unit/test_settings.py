@@ -44,6 +44,34 @@ def run_worker(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"PIZZERIA_KITCHEN_WARN_AFTER": "0"},
+            "invalid setting PIZZERIA_KITCHEN_WARN_AFTER: Input should be greater than 0 seconds",
+        ),
+        (
+            {"PIZZERIA_DELIVERY_LATE_AFTER": "-30"},
+            "invalid setting PIZZERIA_DELIVERY_LATE_AFTER: Input should be greater than 0 seconds",
+        ),
+        (
+            {"PIZZERIA_KITCHEN_WARN_AFTER": "PT50M", "PIZZERIA_KITCHEN_CANCEL_AFTER": "2700"},
+            "invalid setting PIZZERIA_KITCHEN_CANCEL_AFTER: Value error, must be longer than "
+            "PIZZERIA_KITCHEN_WARN_AFTER (0:50:00): an order is warned about before it is "
+            "cancelled",
+        ),
+    ],
+)
+def test_timeouts_that_cannot_work_stop_the_worker_naming_them(
+    tmp_path: Path, settings: dict[str, str], message: str
+) -> None:
+    finished = run_worker(tmp_path, **settings)
+
+    assert (finished.returncode, finished.stdout) == (2, "")
+    assert finished.stderr == message + "\n"
+
+
+@pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
         (
