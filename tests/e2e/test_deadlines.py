@@ -3,11 +3,14 @@ an order left alone is warned then cancelled, one cooked in time is not, one out
 long is flagged with its driver and listed late until delivered."""
 
 import asyncio
+from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from pizzeria_contracts import KitchenLate, LateOrders, PizzaRequest, PlaceOrder
+from pizzeria_contracts.client import PizzeriaClient, ReceivedEvent
 from tests.e2e.amqp import RawClient
 from tests.e2e.conftest import WorkerProcess
 from tests.e2e.deadlines import CANCEL, LATE, SHORT_TIMEOUTS, WARN, about, ask, body, place, send
@@ -114,3 +117,41 @@ async def listed_late(client: RawClient, order_id: str, *, present: bool) -> dic
             return found[0] if found else {}
         await asyncio.sleep(0.1)
     raise AssertionError(f"{order_id} {'never' if present else 'still'} in orders.list-late")
+
+
+async def test_the_python_client_reads_the_late_orders_and_their_events_typed(
+    amqp_url: str, worker: WorkerProcess
+) -> None:
+    heard: list[ReceivedEvent] = []
+    arrived = asyncio.Event()
+
+    async def listen(events: AsyncGenerator[ReceivedEvent, None]) -> None:
+        async for received in events:
+            heard.append(received)
+            arrived.set()
+
+    async with PizzeriaClient(amqp_url, timeout=10) as pizzeria:
+        events = pizzeria.events("orders.kitchen-late")
+        listening = asyncio.create_task(listen(events))
+        await asyncio.sleep(0.5)  # the subscription's queue is bound
+        order = await pizzeria.place_order(
+            PlaceOrder(
+                customer_name="Cy",
+                customer_phone="+39 333 000 0002",
+                pizzas=[PizzaRequest(name="margherita", size="small")],
+            )
+        )
+        async with asyncio.timeout(WARN + 6):
+            while not (ours := [r for r in heard if r.data.get("order_id") == order.id]):
+                await arrived.wait()
+                arrived.clear()
+        late = await pizzeria.list_late_orders(limit=100)
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await events.aclose()
+
+    event = ours[0].event
+    assert isinstance(event, KitchenLate)
+    assert event.deadline - event.since == timedelta(seconds=WARN)
+    assert isinstance(late, LateOrders)
+    assert [item.kind for item in late.items if item.order_id == order.id] == ["kitchen"]
