@@ -145,7 +145,11 @@ async def test_the_python_client_reads_the_late_orders_and_their_events_typed(
             while not (ours := [r for r in heard if r.data.get("order_id") == order.id]):
                 await arrived.wait()
                 arrived.clear()
-        late = await pizzeria.list_late_orders(limit=100)
+        for _ in range(50):  # the list follows the relay, just after the event
+            late = await pizzeria.list_late_orders(limit=100)
+            if order.id in [item.order_id for item in late.items]:
+                break
+            await asyncio.sleep(0.1)
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
         await events.aclose()
