@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pizzeria_contracts import LateOrders, names
 from tests.fakes import ManualClock
 from worker.adapters.mongo.database import Collections, Document
-from worker.adapters.mongo.deadlines import MongoDeadlines
+from worker.adapters.mongo.deadlines import MongoDeadlines, keep_all
 from worker.adapters.mongo.readmodels import Fixed
 from worker.application.context import MessageContext
 from worker.application.deadlines import Action, OrderDeadlines
@@ -150,3 +150,20 @@ def _copy(order: Order) -> Order:
 def _at(order: Order, after: timedelta) -> datetime:
     assert order.created_at is not None
     return order.created_at + after
+
+
+async def test_a_wrong_guess_of_the_wakeups_version_is_read_and_put_right(
+    collections: Collections,
+) -> None:
+    order = new_order()
+    await keep_all(collections.deadlines, [order], TIMEOUTS)
+    order.flag_late(Lateness.KITCHEN, _at(order, WARN), _at(order, WARN))
+    await keep_all(collections.deadlines, [order], TIMEOUTS, {order.id: None})  # "none yet"
+    doc = await stored(collections, order.id)
+    assert doc is not None
+    assert doc["version"] == 3
+    order.start_cooking(_at(order, WARN))
+    await keep_all(
+        collections.deadlines, [order], TIMEOUTS, {order.id: 1}
+    )  # a version it never had
+    assert await stored(collections, order.id) is None

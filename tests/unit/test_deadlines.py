@@ -13,6 +13,7 @@ import pytest
 from pizzeria_contracts import names
 from tests.fakes import FakeMenu, FakeOrders, FakeSales, FakeStore, FakeWakeups, ManualClock
 from tests.unit.pizzeria import TIMEOUTS, encode
+from worker.adapters.mongo.deadlines import UNKNOWN, Likely, likely_version
 from worker.application.authorization import Grant, Policy
 from worker.application.context import MessageContext
 from worker.application.deadlines import (
@@ -388,3 +389,24 @@ async def test_list_late_shows_the_kitchens_late_orders_oldest_first() -> None:
         (first, "kitchen", "confirmed"),
         (second, "kitchen", "confirmed"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("outbox", "likely"),
+    [
+        ([("orders.placed", 1, {}), ("orders.confirmed", 2, {})], None),
+        ([("orders.cooking-started", 3, {})], 2),
+        ([("orders.cooking-started", 3, {}), ("orders.ready", 4, {})], UNKNOWN),
+        ([("orders.delivery-assigned", 5, {}), ("orders.out-for-delivery", 6, {})], None),
+        ([("orders.delivery-late", 7, {})], 6),
+        ([("orders.delivered", 8, {})], 7),
+        ([("orders.cancelled", 3, {"previous_status": "confirmed"})], 2),
+        ([("orders.cancelled", 5, {"previous_status": "ready"})], None),
+        ([], UNKNOWN),
+    ],
+)
+def test_the_relay_guesses_the_version_a_wakeup_shows_from_the_last_event(
+    outbox: list[tuple[str, int, dict[str, str]]], likely: Likely
+) -> None:
+    doc = {"outbox": [{"type": t, "version": v, "body": body} for t, v, body in outbox]}
+    assert likely_version(doc) == likely

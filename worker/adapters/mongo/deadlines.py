@@ -9,6 +9,7 @@ orders waiting in the kitchen or on the road, not every order stored, so the
 due-time read of every worker stays small on a server without secondary indexes.
 """
 
+import enum
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,7 @@ from ...domain.orders import LATE_IN, Order
 from .batch import duplicate_indexes
 from .documents import OrderCodec
 from .errors import database_call
-from .outbox import created, versions
+from .outbox import versions
 from .readmodels import Place
 
 Document = dict[str, Any]
@@ -41,6 +42,17 @@ TOUCHING = frozenset(
     }
 )
 """The events after which an order's wake-up changes; the others leave it as it is."""
+WAKING = frozenset({"confirmed", "delivering"})
+"""The statuses an order has a wake-up in."""
+
+
+class Unknown(enum.Enum):
+    UNKNOWN = enum.auto()
+
+
+UNKNOWN = Unknown.UNKNOWN
+Likely = int | Unknown | None
+"""A wake-up's likely version: a number, UNKNOWN, or None when there is likely none."""
 
 
 def wakeup_document(order: Order, timeouts: Timeouts) -> Document | None:
@@ -66,23 +78,41 @@ def wakeup_document(order: Order, timeouts: Timeouts) -> Document | None:
     }
 
 
+def likely_version(doc: Mapping[str, Any]) -> Likely:
+    """The version the order's wake-up most likely shows before this relay writes it,
+    judged by the order's last event: None when there is likely none (a new order, one
+    that was ready); UNKNOWN when the events do not tell. Only a guess: a write on it is
+    a compare-and-set, and one that misses reads the wake-up instead."""
+    last = max(doc.get("outbox", ()), key=lambda entry: entry["version"], default=None)
+    if last is None or last["type"] not in TOUCHING:
+        return UNKNOWN
+    match last["type"]:
+        case names.ORDER_CONFIRMED | names.OUT_FOR_DELIVERY:
+            return None
+        case names.ORDER_CANCELLED if last["body"].get("previous_status") not in WAKING:
+            return None
+    return int(last["version"]) - 1
+
+
 async def keep_all(
     collection: AsyncCollection[Document],
     orders: list[Order],
     timeouts: Timeouts,
-    new: frozenset[str] = frozenset(),
+    likely: Mapping[str, Likely] | None = None,
 ) -> None:
-    """Insert, replace or delete each order's wake-up at the version it is read at (the
+    """Insert, replace or delete each order's wake-up at the version it shows (the
     `versioned` index serves the match everywhere); one that moved meanwhile is read
-    again, until it shows its order's version or a later one. The wake-ups of `new`
-    orders are inserted without a read first."""
+    again, until it shows its order's version or a later one. The first write goes on
+    the `likely` version of each order that has one, without a read; a miss reads."""
     wanted = {order.id: (order.version, wakeup_document(order, timeouts)) for order in orders}
-    held: dict[Any, int] = {}
+    guessed = {i: v for i, v in (likely or {}).items() if i in wanted and v is not UNKNOWN}
     pending = list(wanted)
     while pending:
-        if not new.issuperset(pending):
+        if len(guessed) == len(pending):
+            held: Mapping[Any, int | None] = guessed
+        else:
             held = await versions(collection, pending)
-        new = frozenset()
+        guessed = {}
         statements: list[InsertOne[Document] | ReplaceOne[Document] | DeleteOne] = []
         for order_id in pending:
             version, doc = wanted[order_id]
@@ -121,16 +151,16 @@ class MongoDeadlines:
             doc for doc in docs if any(entry["type"] in TOUCHING for entry in doc.get("outbox", ()))
         ]
         if touched:
-            new = frozenset(doc["_id"] for doc in touched if created(doc))
-            await self._keep([self._codec.decode(doc) for doc in touched], new)
+            likely = {doc["_id"]: likely_version(doc) for doc in touched}
+            await self._keep([self._codec.decode(doc) for doc in touched], likely)
 
     async def keep(self, order: Order) -> None:
-        await self._keep([order], frozenset())
+        await self._keep([order], {})
 
-    async def _keep(self, orders: list[Order], new: frozenset[str]) -> None:
+    async def _keep(self, orders: list[Order], likely: Mapping[str, Likely]) -> None:
         async with database_call("keep the deadlines"):
             for collection in await self._place.writing():
-                await keep_all(collection, orders, self._timeouts, new)
+                await keep_all(collection, orders, self._timeouts, likely)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         async with database_call("read the deadlines due"):
