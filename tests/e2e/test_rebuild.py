@@ -124,6 +124,30 @@ async def placed_in(mongo_client: AsyncMongoClient[Document], database: str, mod
     return str(control["collection"])
 
 
+async def rebuilt(
+    worker: WorkerProcess,
+    client: RawClient,
+    amqp_url: str,
+    mongodb_url: str,
+    mongo_client: AsyncMongoClient[Document],
+    model: str,
+    default: str,
+) -> tuple[str, int]:
+    """`rebuild_while_live` over the stored orders (seeded unless a test before did), and
+    what every rebuild must show: all of them read, orders lived meanwhile, the queries
+    on a new collection, the one before dropped. The new collection, and the lives."""
+    database = mongo_client[worker.database]
+    if await database.orders.count_documents({}) < STORED:
+        await seed(mongo_client, worker.database)
+    output, during = await rebuild_while_live(worker, client, amqp_url, mongodb_url, model)
+    assert rebuilt_from(output, model) >= STORED
+    assert during > 0, "no order lived while the rebuild ran"
+    copy = await placed_in(mongo_client, worker.database, model)
+    assert copy != default
+    assert default not in await database.list_collection_names()
+    return copy, during
+
+
 async def test_the_sales_report_rebuilt_while_live_equals_a_fold_from_scratch(
     worker: WorkerProcess,
     client: RawClient,
@@ -131,16 +155,10 @@ async def test_the_sales_report_rebuilt_while_live_equals_a_fold_from_scratch(
     mongodb_url: str,
     mongo_client: AsyncMongoClient[Document],
 ) -> None:
-    await seed(mongo_client, worker.database)
-
-    output, during = await rebuild_while_live(worker, client, amqp_url, mongodb_url, "sales")
-
-    assert rebuilt_from(output, "sales") >= STORED
-    assert during > 0, "no order lived while the rebuild ran"
+    copy, during = await rebuilt(
+        worker, client, amqp_url, mongodb_url, mongo_client, "sales", "sales_daily"
+    )
     database = mongo_client[worker.database]
-    copy = await placed_in(mongo_client, worker.database, "sales")
-    assert copy != "sales_daily"
-    assert "sales_daily" not in await database.list_collection_names()
     orders = await database.orders.find({}, {"inbox": 0, "outbox": 0}).to_list()
     assert len(orders) >= STORED + during + 4
     expected = fold_days(fact for order in orders for fact in sale_facts(order, UTC_ZONE))
@@ -168,16 +186,10 @@ async def test_the_order_views_rebuilt_while_live_equal_the_stored_orders(
     mongodb_url: str,
     mongo_client: AsyncMongoClient[Document],
 ) -> None:
+    copy, _ = await rebuilt(
+        worker, client, amqp_url, mongodb_url, mongo_client, "orders", "order_views"
+    )
     database = mongo_client[worker.database]
-    if await database.orders.count_documents({}) < STORED:
-        await seed(mongo_client, worker.database)
-
-    output, during = await rebuild_while_live(worker, client, amqp_url, mongodb_url, "orders")
-
-    assert rebuilt_from(output, "orders") >= STORED
-    assert during > 0
-    copy = await placed_in(mongo_client, worker.database, "orders")
-    assert "order_views" not in await database.list_collection_names()
     orders = await database.orders.find({}, {"inbox": 0}).to_list()
     views = {view["_id"]: view for view in await database[copy].find({}).to_list()}
     assert {order["_id"] for order in orders} == set(views)
@@ -196,16 +208,10 @@ async def test_the_deadlines_rebuilt_while_live_are_the_stored_orders_wakeups(
     mongodb_url: str,
     mongo_client: AsyncMongoClient[Document],
 ) -> None:
+    copy, _ = await rebuilt(
+        worker, client, amqp_url, mongodb_url, mongo_client, "deadlines", "deadlines"
+    )
     database = mongo_client[worker.database]
-    if await database.orders.count_documents({}) < STORED:
-        await seed(mongo_client, worker.database)
-
-    output, during = await rebuild_while_live(worker, client, amqp_url, mongodb_url, "deadlines")
-
-    assert rebuilt_from(output, "deadlines") >= STORED
-    assert during > 0
-    copy = await placed_in(mongo_client, worker.database, "deadlines")
-    assert "deadlines" not in await database.list_collection_names()
     timeouts = Timeouts(*(timedelta(seconds=float(value)) for value in LONG_TIMEOUTS.values()))
     codec = OrderCodec()
     expected = {}

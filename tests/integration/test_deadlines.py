@@ -15,7 +15,7 @@ from worker.adapters.mongo.database import Collections, Document
 from worker.adapters.mongo.deadlines import MongoDeadlines, keep_all
 from worker.adapters.mongo.readmodels import Fixed
 from worker.application.context import MessageContext
-from worker.application.deadlines import Action, OrderDeadlines
+from worker.application.deadlines import Action, OrderDeadlines, Timeouts
 from worker.domain.orders import Lateness, Order
 from worker.settings import Settings
 
@@ -167,3 +167,15 @@ async def test_a_wrong_guess_of_the_wakeups_version_is_read_and_put_right(
         collections.deadlines, [order], TIMEOUTS, {order.id: 1}
     )  # a version it never had
     assert await stored(collections, order.id) is None
+
+
+async def test_a_wakeup_written_under_other_timeouts_is_written_anew_when_found_due(
+    collections: Collections, wakeups: MongoDeadlines
+) -> None:
+    order = new_order(utc_now())
+    longer = Timeouts(WARN * 2, CANCEL * 2, LATE * 2)
+    await keep_all(collections.deadlines, [order], longer)
+    await wakeups.keep(order)  # what the process manager does with a wake-up due too soon
+    doc = await stored(collections, order.id)
+    assert doc is not None
+    assert (doc["version"], doc["due"]) == (order.version, _at(order, WARN))

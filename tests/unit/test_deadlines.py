@@ -38,6 +38,13 @@ WARN, CANCEL, LATE = TIMEOUTS.kitchen_warn, TIMEOUTS.kitchen_cancel, TIMEOUTS.de
 SECOND = timedelta(seconds=1)
 
 
+def an_order(order_id: str, at: datetime) -> Order:
+    """A confirmed order of one small Margherita, placed `at`."""
+    customer = CustomerDetails("c1", "Ann", "+15550100", None)
+    pizza = OrderItem("l1", "margherita", Size.SMALL, (), Decimal("9.00"))
+    return Order.place(order_id, customer, [pizza], "cash", None, at)
+
+
 class Shop:
     """The mediator and a process manager (or several: `workers`) over the same fakes."""
 
@@ -71,14 +78,7 @@ class Shop:
         return (await self.mediator.send(name, encode(body), context)).result.status
 
     async def place(self) -> str:
-        order = Order.place(
-            uuid4().hex,
-            CustomerDetails("c1", "Ann", "+15550100", None),
-            [OrderItem("l1", "margherita", Size.SMALL, (), Decimal("9.00"))],
-            "cash",
-            None,
-            self.clock(),
-        )
+        order = an_order(uuid4().hex, self.clock())
         await self.orders.create(order, None)
         return order.id
 
@@ -111,14 +111,7 @@ async def out_for_delivery(shop: Shop) -> str:
 
 
 def test_what_is_due_follows_the_status_and_the_flags() -> None:
-    order = Order.place(
-        "o1",
-        CustomerDetails("c1", "Ann", "+15550100", None),
-        [OrderItem("l1", "margherita", Size.SMALL, (), Decimal("9.00"))],
-        "cash",
-        None,
-        START,
-    )
+    order = an_order("o1", START)
     assert next_deadline(order, TIMEOUTS) == _due(Action.WARN_KITCHEN, WARN)
     order.flag_late(Lateness.KITCHEN, START + WARN, START + WARN)
     assert next_deadline(order, TIMEOUTS) == _due(Action.CANCEL, CANCEL)
@@ -142,14 +135,7 @@ def _due(action: Action, after: timedelta) -> Deadline:
 
 
 def test_an_order_is_flagged_late_only_in_its_status_after_its_deadline_and_once() -> None:
-    order = Order.place(
-        "o1",
-        CustomerDetails("c1", "Ann", "+15550100", None),
-        [OrderItem("l1", "margherita", Size.SMALL, (), Decimal("9.00"))],
-        "cash",
-        None,
-        START,
-    )
+    order = an_order("o1", START)
     with pytest.raises(NotLateError):
         order.flag_late(Lateness.KITCHEN, START + WARN, START + WARN - SECOND)  # too early
     with pytest.raises(NotLateError):

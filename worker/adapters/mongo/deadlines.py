@@ -99,11 +99,15 @@ async def keep_all(
     orders: list[Order],
     timeouts: Timeouts,
     likely: Mapping[str, Likely] | None = None,
+    *,
+    again: bool = False,
 ) -> None:
     """Insert, replace or delete each order's wake-up at the version it shows (the
     `versioned` index serves the match everywhere); one that moved meanwhile is read
     again, until it shows its order's version or a later one. The first write goes on
-    the `likely` version of each order that has one, without a read; a miss reads."""
+    the `likely` version of each order that has one, without a read; a miss reads.
+    `again`: also replace a wake-up at the order's own version (one written under other
+    timeouts, or due while its order is not)."""
     wanted = {order.id: (order.version, wakeup_document(order, timeouts)) for order in orders}
     guessed = {i: v for i, v in (likely or {}).items() if i in wanted and v is not UNKNOWN}
     pending = list(wanted)
@@ -120,7 +124,7 @@ async def keep_all(
             if shown is None:
                 if doc is not None:
                     statements.append(InsertOne(doc))
-            elif shown < version:
+            elif shown < version or (again and shown == version):
                 match = {"_id": order_id, "version": shown}
                 statements.append(ReplaceOne(match, doc) if doc else DeleteOne(match))
         if not statements:
@@ -155,12 +159,16 @@ class MongoDeadlines:
             await self._keep([self._codec.decode(doc) for doc in touched], likely)
 
     async def keep(self, order: Order) -> None:
-        await self._keep([order], {})
+        """The process manager found this wake-up due and the order not: write it anew,
+        also at the same version."""
+        await self._keep([order], {}, again=True)
 
-    async def _keep(self, orders: list[Order], likely: Mapping[str, Likely]) -> None:
+    async def _keep(
+        self, orders: list[Order], likely: Mapping[str, Likely], *, again: bool = False
+    ) -> None:
         async with database_call("keep the deadlines"):
             for collection in await self._place.writing():
-                await keep_all(collection, orders, self._timeouts, likely)
+                await keep_all(collection, orders, self._timeouts, likely, again=again)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         async with database_call("read the deadlines due"):
