@@ -111,10 +111,13 @@ class Session:
         self.progress.note(f"starting the worker on database {database}")
         env = {"AMQP_URL": self.options.amqp_url, "MONGODB_URL": self.options.mongodb_url}
         env["PIZZERIA_PREFETCH"] = str(self.options.prefetch)
-        # It reads where its read models live once a second; the bench tells the work a
-        # run left for later by a pause of its database commands, which that read would
-        # never let come. No rebuild runs here, so reading it rarely changes nothing.
+        # It reads where its read models live, and which deadlines are due, once a second;
+        # the bench tells the work a run left for later by a pause of its database
+        # commands, which those reads would never let come. No rebuild runs here, and no
+        # deadline falls due within a bench (the first after 15 minutes), so reading
+        # them rarely changes nothing.
         env["PIZZERIA_READ_MODEL_REFRESH_SECONDS"] = "60"
+        env["PIZZERIA_DEADLINE_POLL_SECONDS"] = "60"
         return await WorkerProcess.start(self.workdir, env, database, self.options.worker_log_level)
 
     async def baseline(self, kind: str, database: str) -> BaselineProcess:
