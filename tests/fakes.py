@@ -126,6 +126,7 @@ class FakeWakeups:
         self._timeouts = timeouts
         self.stale: set[str] = set()
         self.kept: list[str] = []
+        self.forgotten: list[str] = []
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         due = sorted(
@@ -138,6 +139,10 @@ class FakeWakeups:
     async def keep(self, order: Order) -> None:
         self.kept.append(order.id)
         self.stale.discard(order.id)
+
+    async def forget(self, order_id: str) -> None:
+        self.forgotten.append(order_id)
+        self.stale.discard(order_id)
 
     async def late(self, limit: int) -> Mapping[str, Any]:
         late = [

@@ -157,7 +157,9 @@ class Service:
         )
         order_views = self.read_models.place("orders")
         sales = self.read_models.place("sales")
-        deadlines = MongoDeadlines(self.read_models.place("deadlines"), settings.timeouts)
+        deadlines = MongoDeadlines(
+            self.read_models.place("deadlines"), settings.timeouts, self.collections.orders
+        )
         self.relay = OutboxRelay(
             self._publish_event,
             {
@@ -196,6 +198,7 @@ class Service:
                 settings.http_host, settings.http_port, self.metrics, self.readiness
             )
         self._tasks: list[asyncio.Task[None]] = []
+        self._deadline_task: asyncio.Task[None] | None = None
         self.queues = topology.Queues.of(settings.queue_type, settings.retry_attempts)
         for queue in (self.queues.commands, self.queues.queries):
             self.broker.subscriber(
@@ -254,8 +257,8 @@ class Service:
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self._sweep_forever(), name="outbox-sweep"),
             asyncio.create_task(self.read_models.run(), name="read-models"),
-            asyncio.create_task(self._deadlines_forever(), name="deadlines"),
         ]
+        self._deadline_task = asyncio.create_task(self._deadlines_forever(), name="deadlines")
         await self.broker.start()
         if self.operator is not None:
             await self.operator.start()
@@ -342,6 +345,9 @@ class Service:
         unacknowledged, so RabbitMQ gives them to another worker (or this one,
         restarted); their effects are idempotent.
         """
+        if self._deadline_task is not None:  # first: what it stores is relayed below
+            self._deadline_task.cancel()
+            await asyncio.gather(self._deadline_task, return_exceptions=True)
         for subscriber in self.broker.subscribers:
             await subscriber.stop()
         try:

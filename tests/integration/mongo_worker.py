@@ -75,7 +75,9 @@ class MongoWorker:
         customers: type[MongoCustomerStore] = MongoCustomerStore,
     ) -> "MongoWorker":
         published = RecordingPublisher()
-        deadlines = MongoDeadlines(Fixed(collections.deadlines), Settings().timeouts)
+        deadlines = MongoDeadlines(
+            Fixed(collections.deadlines), Settings().timeouts, collections.orders
+        )
         relay = OutboxRelay(
             published,
             {

@@ -13,6 +13,7 @@ from pizzeria_contracts import LateOrders, names
 from tests.fakes import ManualClock
 from worker.adapters.mongo.database import Collections, Document
 from worker.adapters.mongo.deadlines import MongoDeadlines, keep_all
+from worker.adapters.mongo.documents import OrderCodec
 from worker.adapters.mongo.readmodels import Fixed
 from worker.application.context import MessageContext
 from worker.application.deadlines import Action, OrderDeadlines, Timeouts
@@ -35,7 +36,7 @@ async def collections(database: AsyncDatabase[Document]) -> Collections:
 
 @pytest.fixture
 def wakeups(collections: Collections) -> MongoDeadlines:
-    return MongoDeadlines(Fixed(collections.deadlines), TIMEOUTS)
+    return MongoDeadlines(Fixed(collections.deadlines), TIMEOUTS, collections.orders)
 
 
 async def stored(collections: Collections, order_id: str) -> Document | None:
@@ -119,7 +120,7 @@ async def test_three_workers_act_once_on_each_due_order(collections: Collections
         managers = [
             OrderDeadlines(
                 worker.orders,
-                MongoDeadlines(Fixed(collections.deadlines), TIMEOUTS),
+                MongoDeadlines(Fixed(collections.deadlines), TIMEOUTS, collections.orders),
                 send,
                 TIMEOUTS,
                 clock,
@@ -129,7 +130,7 @@ async def test_three_workers_act_once_on_each_due_order(collections: Collections
         warned = await asyncio.gather(*(manager.run_due() for manager in managers))
         clock.now = created + CANCEL
         cancelled = await asyncio.gather(*(manager.run_due() for manager in managers))
-        assert sum(len(done) for done in warned) >= len(placed)
+        assert sum(len(done) for done in warned) == len(placed)  # each counted by one
         assert all(action is Action.CANCEL for done in cancelled for action in done)
         for order in placed:
             kinds = [kind for kind, _ in worker.published.kinds(order["id"])]
@@ -169,13 +170,51 @@ async def test_a_wrong_guess_of_the_wakeups_version_is_read_and_put_right(
     assert await stored(collections, order.id) is None
 
 
-async def test_a_wakeup_written_under_other_timeouts_is_written_anew_when_found_due(
+async def test_a_wakeup_due_too_soon_is_written_anew_when_found_due(
     collections: Collections, wakeups: MongoDeadlines
 ) -> None:
     order = new_order(utc_now())
-    longer = Timeouts(WARN * 2, CANCEL * 2, LATE * 2)
-    await keep_all(collections.deadlines, [order], longer)
-    await wakeups.keep(order)  # what the process manager does with a wake-up due too soon
+    shorter = Timeouts(WARN / 2, CANCEL / 2, LATE / 2)  # as written before a change
+    await keep_all(collections.deadlines, [order], shorter)
+    assert await wakeups.due(_at(order, WARN / 2), 10) == [order.id]
+    await wakeups.keep(order)  # what the process manager does: the order is not due
     doc = await stored(collections, order.id)
     assert doc is not None
     assert (doc["version"], doc["due"]) == (order.version, _at(order, WARN))
+    assert await wakeups.due(_at(order, WARN / 2), 10) == []
+
+
+async def test_the_wakeup_of_an_order_that_is_gone_is_removed(collections: Collections) -> None:
+    worker = MongoWorker.start(collections)
+    try:
+        await collections.deadlines.insert_one(
+            {"_id": "removed-by-hand", "version": 2, "due": utc_now(), "late": None}
+        )
+        manager = OrderDeadlines(
+            worker.orders,
+            MongoDeadlines(Fixed(collections.deadlines), TIMEOUTS, collections.orders),
+            lambda *_: pytest.fail("nothing to send"),
+            TIMEOUTS,
+            utc_now,
+        )
+        assert await manager.run_due() == []
+        assert await stored(collections, "removed-by-hand") is None
+    finally:
+        await worker.stop()
+
+
+async def test_a_late_relay_of_an_older_version_does_not_bring_a_removed_wakeup_back(
+    collections: Collections, wakeups: MongoDeadlines
+) -> None:
+    order = new_order(utc_now(LATE * 3))
+    order.start_cooking(_at(order, timedelta(minutes=1)))
+    order.mark_ready(_at(order, timedelta(minutes=2)))
+    order.assign_delivery("Luigi", _at(order, timedelta(minutes=3)))
+    order.flag_late(Lateness.DELIVERY, _at(order, timedelta(minutes=3) + LATE), utc_now())
+    flagged = _copy(order)  # v7: late on the road, nothing more due
+    order.deliver(utc_now())  # v8, stored and relayed first by another worker
+    await collections.orders.insert_one({**OrderCodec().encode(order), "outbox": []})
+    await wakeups.keep(order)
+    await wakeups.keep(flagged)  # the relay of v7, late: the wake-up is gone, v8 is stored
+    assert await stored(collections, order.id) is None
+    assert (await wakeups.late(10))["items"] == []

@@ -27,11 +27,12 @@ from typing import Protocol
 
 from pizzeria_contracts import CancelOrder, OperationResult, names
 
-from ..domain.errors import DomainError
+from ..domain.errors import DomainError, OrderNotFoundError
 from ..domain.orders import Lateness, Order, OrderStatus
 from .context import MessageContext
-from .handlers.orders import change_order
+from .handlers.common import change
 from .ports import Clock, OrderStore
+from .wire import order_view
 
 log = logging.getLogger("worker.deadlines")
 
@@ -93,6 +94,10 @@ class Wakeups(Protocol):
         wake-up already reflects a later version."""
         ...
 
+    async def forget(self, order_id: str) -> None:
+        """Remove the wake-up of an order that is not stored."""
+        ...
+
 
 Send = Callable[[str, bytes, MessageContext], Awaitable[OperationResult]]
 """Sends a command through the mediator, as if it had arrived: the normal path."""
@@ -116,46 +121,65 @@ class OrderDeadlines:
         self._clock = clock
 
     async def run_due(self, limit: int = 100) -> list[Action]:
-        """Check every order whose wake-up is due; what took effect."""
+        """Check every order whose wake-up is due; what this worker stored. One that
+        fails is left for the next pass; the others go on."""
         done: list[Action] = []
         for order_id in await self._wakeups.due(self._clock(), limit):
-            action = await self.check(order_id)
+            try:
+                action = await self.check(order_id)
+            except Exception as error:  # noqa: BLE001 - one order must not hold up the rest
+                log.warning("deadline of order %s failed; again next pass: %r", order_id, error)
+                continue
             if action is not None:
                 done.append(action)
         return done
 
     async def check(self, order_id: str) -> Action | None:
-        """Act on the order's deadline if it has passed; the action, if it took effect."""
+        """Act on the order's deadline if it has passed; the action, if this call stored
+        it (a flag found stored by another worker that raced this one is not counted)."""
         loaded = await self._orders.load(order_id, fresh=True)
-        if loaded is None:
+        if loaded is None:  # the order is gone (removed by hand): so is its deadline
+            await self._wakeups.forget(order_id)
             return None
         order = loaded.aggregate
         deadline = next_deadline(order, self._timeouts)
         if deadline is None or deadline.at > self._clock():
             await self._wakeups.keep(order)  # early, stale or repeated: set it right
             return None
+        cancel = deadline.action is Action.CANCEL
         context = MessageContext(
-            name=str(deadline.action),
+            name=names.CANCEL_ORDER if cancel else str(deadline.action),
             message_id=f"deadline:{order.id}:{deadline.action}",
             expected_version=order.version,
             internal=True,
         )
-        if deadline.action is Action.CANCEL:
+        stored: list[int] = []
+        if cancel:
             body = CancelOrder(order_id=order.id, reason=KITCHEN_TIMEOUT)
             result = await self._send(names.CANCEL_ORDER, body.model_dump_json().encode(), context)
+            # Through the mediator nothing says whether this call stored it or found the
+            # reply of another worker that acted in the same instant (one that comes
+            # later reads the order cancelled, and sends nothing): counted as stored.
+            if result.ok:
+                stored.append(order.version + 1)
         else:
             kind = Lateness.KITCHEN if deadline.action is Action.WARN_KITCHEN else Lateness.DELIVERY
             try:
-                result = await change_order(
+                result = await change(
                     self._orders,
                     order.id,
                     context,
                     lambda o: o.flag_late(kind, deadline.at, self._clock()),
+                    order_view,
+                    lambda: OrderNotFoundError(order.id),
+                    stored=stored.append,
                 )
             except DomainError as error:
                 result = OperationResult.failure(409, error.message)
         if not result.ok:
             log.info("%s of order %s not taken: %s", deadline.action, order.id, result.detail)
             return None
+        if not stored:
+            return None  # another worker stored it first: its reply came back
         log.info("order %s: %s (deadline %s)", order.id, deadline.action, deadline.at.isoformat())
         return deadline.action

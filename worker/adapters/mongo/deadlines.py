@@ -10,7 +10,7 @@ due-time read of every worker stays small on a server without secondary indexes.
 """
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,6 +94,10 @@ def likely_version(doc: Mapping[str, Any]) -> Likely:
     return int(last["version"]) - 1
 
 
+Versions = Callable[[list[Any]], Awaitable[dict[Any, int]]]
+"""The stored version of each of these orders."""
+
+
 async def keep_all(
     collection: AsyncCollection[Document],
     orders: list[Order],
@@ -101,28 +105,40 @@ async def keep_all(
     likely: Mapping[str, Likely] | None = None,
     *,
     again: bool = False,
+    stored: Versions | None = None,
 ) -> None:
     """Insert, replace or delete each order's wake-up at the version it shows (the
     `versioned` index serves the match everywhere); one that moved meanwhile is read
     again, until it shows its order's version or a later one. The first write goes on
     the `likely` version of each order that has one, without a read; a miss reads.
-    `again`: also replace a wake-up at the order's own version (one written under other
-    timeouts, or due while its order is not)."""
+
+    A wake-up removed when its order moved on leaves no version behind, so a relay of
+    an older version, late, would find none and put it back. Before inserting what a
+    read found missing, the orders' `stored` versions are read: an order stored beyond
+    the version at hand gets nothing from this write (the relay of its newer version
+    writes its wake-up). `again`: also replace a wake-up at the order's own version (one
+    written under other timeouts, or due while its order is not)."""
     wanted = {order.id: (order.version, wakeup_document(order, timeouts)) for order in orders}
     guessed = {i: v for i, v in (likely or {}).items() if i in wanted and v is not UNKNOWN}
     pending = list(wanted)
     while pending:
+        missing_checked = False
         if len(guessed) == len(pending):
             held: Mapping[Any, int | None] = guessed
         else:
             held = await versions(collection, pending)
+            missing_checked = stored is not None
         guessed = {}
+        beyond: dict[Any, int] = {}
+        if missing_checked and stored is not None:
+            absent = [i for i in pending if i not in held and wanted[i][1] is not None]
+            beyond = await stored(absent) if absent else {}
         statements: list[InsertOne[Document] | ReplaceOne[Document] | DeleteOne] = []
         for order_id in pending:
             version, doc = wanted[order_id]
             shown = held.get(order_id)
             if shown is None:
-                if doc is not None:
+                if doc is not None and beyond.get(order_id, version) <= version:
                     statements.append(InsertOne(doc))
             elif shown < version or (again and shown == version):
                 match = {"_id": order_id, "version": shown}
@@ -144,9 +160,10 @@ class MongoDeadlines:
     A read model like the others (`python -m worker rebuild deadlines` builds it anew
     from the stored orders, for orders stored before this release, say)."""
 
-    def __init__(self, place: Place, timeouts: Timeouts) -> None:
+    def __init__(self, place: Place, timeouts: Timeouts, orders: AsyncCollection[Document]) -> None:
         self._place = place
         self._timeouts = timeouts
+        self._orders = orders
         self._codec = OrderCodec()
 
     async def apply(self, docs: Sequence[Mapping[str, Any]]) -> None:
@@ -163,12 +180,22 @@ class MongoDeadlines:
         also at the same version."""
         await self._keep([order], {}, again=True)
 
+    async def forget(self, order_id: str) -> None:
+        for collection in await self._place.writing():
+            await collection.delete_one({"_id": order_id})
+
     async def _keep(
         self, orders: list[Order], likely: Mapping[str, Likely], *, again: bool = False
     ) -> None:
-        async with database_call("keep the deadlines"):
-            for collection in await self._place.writing():
-                await keep_all(collection, orders, self._timeouts, likely, again=again)
+        # No `database_call` here: the relay tells a failure of the database by its
+        # PyMongoError, and relays the document again.
+        for collection in await self._place.writing():
+            await keep_all(
+                collection, orders, self._timeouts, likely, again=again, stored=self._stored
+            )
+
+    async def _stored(self, ids: list[Any]) -> dict[Any, int]:
+        return await versions(self._orders, ids)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         async with database_call("read the deadlines due"):

@@ -35,12 +35,15 @@ async def change(
     view: Callable[[A], Mapping[str, Any]],
     missing: Callable[[], DomainError],
     status: int = 200,
+    *,
+    stored: Callable[[int], None] | None = None,
 ) -> OperationResult:
     """Load, change and store an aggregate; a lost race reloads and applies again.
 
     A command seen before (same `message_id`) gets its stored reply and changes
     nothing. Domain errors from `apply` propagate: nothing was stored; so does
-    VersionMovedError when the context expects another version than the stored one. A refusal of
+    VersionMovedError when the context expects another version than the stored one.
+    `stored` learns the version this call stored (not called for a stored reply). A refusal of
     what the store remembered is confirmed on the stored aggregate first: another
     worker may have moved it on.
     """
@@ -68,5 +71,7 @@ async def change(
             await store.update(aggregate, receipt(context, result))
         except ConcurrencyError:
             continue
+        if stored is not None:
+            stored(aggregate.version)
         return result
     raise ConcurrencyError(f"{aggregate_id} kept changing")
