@@ -9,13 +9,23 @@ from zoneinfo import ZoneInfo
 from pizzeria_contracts import OperationResult
 from worker.application.deadlines import Timeouts, next_deadline
 from worker.application.errors import ConcurrencyError
-from worker.application.ports import Loaded, Receipt
+from worker.application.ports import (
+    Clock,
+    LateOrderViews,
+    Loaded,
+    MenuSource,
+    PizzaStore,
+    Receipt,
+)
 from worker.application.sales import daily_report, fold_days, sale_facts
 from worker.application.wire import order_view
+from worker.bootstrap import Adapters
 from worker.domain.customers import Customer
+from worker.domain.errors import InvalidCursorError
 from worker.domain.events import DomainEvent
 from worker.domain.menu import DEFAULT_MENU, Menu
-from worker.domain.orders import Order
+from worker.domain.orders import Order, OrderStatus
+from worker.domain.pizzas import Pizza
 
 
 class _Aggregate(Protocol):
@@ -71,11 +81,38 @@ class FakeStore(Generic[A]):
 
 
 class FakeOrders(FakeStore[Order]):
-    """Orders; also answers as the read model, straight from the stored orders."""
+    """Orders; also answers as the read model, straight from the stored orders. A page's
+    cursor is the position of its next order, as text."""
 
     async def get(self, order_id: str) -> Mapping[str, Any] | None:
         order = self.items.get(order_id)
         return None if order is None else order_view(order)
+
+    async def by_customer(self, phone: str, limit: int, cursor: str | None) -> Mapping[str, Any]:
+        mine = [o for o in self.items.values() if o.customer.phone == phone]
+        return _page(sorted(mine, key=_placed, reverse=True), limit, cursor)
+
+    async def active(self, limit: int, cursor: str | None) -> Mapping[str, Any]:
+        active = [o for o in self.items.values() if o.status in _ACTIVE]
+        return _page(sorted(active, key=_placed), limit, cursor)
+
+
+_ACTIVE = frozenset({OrderStatus.CONFIRMED, OrderStatus.COOKING, OrderStatus.READY})
+
+
+def _placed(order: Order) -> tuple[datetime, str]:
+    return (order.created_at or datetime.min.replace(tzinfo=UTC), order.id)
+
+
+def _page(orders: list[Order], limit: int, cursor: str | None) -> Mapping[str, Any]:
+    start = 0
+    if cursor is not None:
+        if not cursor.isdigit() or int(cursor) > len(orders):
+            raise InvalidCursorError()
+        start = int(cursor)
+    end = start + limit
+    items = [order_view(order) for order in orders[start:end]]
+    return {"items": items, "next_cursor": str(end) if end < len(orders) else None}
 
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -190,3 +227,30 @@ class FakeClock:
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
         return self.now
+
+
+TIMEOUTS = Timeouts(timedelta(minutes=15), timedelta(minutes=45), timedelta(minutes=30))
+"""The deadlines' defaults."""
+
+
+def fake_adapters(
+    orders: FakeOrders | None = None,
+    *,
+    customers: FakeCustomers | None = None,
+    pizzas: PizzaStore | None = None,
+    menu: MenuSource | None = None,
+    late: LateOrderViews | None = None,
+    clock: Clock | None = None,
+) -> Adapters:
+    """The worker's adapters, all fakes: the orders answer as their read model too."""
+    orders = orders or FakeOrders()
+    return Adapters(
+        orders=orders,
+        customers=customers or FakeCustomers(),
+        pizzas=pizzas or FakeStore[Pizza](),
+        menu=menu or FakeMenu(),
+        views=orders,
+        sales=FakeSales(orders),
+        late=late or FakeWakeups(orders, TIMEOUTS),
+        clock=clock or FakeClock(),
+    )

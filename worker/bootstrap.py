@@ -1,17 +1,19 @@
 """The composition root: the one place where the worker is put together.
 
-`build_mediator` wires handlers to their dependencies by parameter name, so
-tests pass fakes and the service passes MongoDB. `Service` owns the clients;
+`build_mediator` wires handlers to the `Adapters` of the same name as their
+parameters; tests build `Adapters` of fakes, the service of MongoDB. `Service` owns the clients;
 building it does no I/O, `start` connects.
 """
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitExchange, RabbitMessage
@@ -27,7 +29,7 @@ from .adapters.mongo.documents import CustomerCodec, OrderCodec, PizzaCodec
 from .adapters.mongo.health import DatabaseGate
 from .adapters.mongo.menu import MongoMenu, seed_menu
 from .adapters.mongo.outbox import OutboxRelay, Projection
-from .adapters.mongo.readmodels import ReadModels
+from .adapters.mongo.readmodels import Place, ReadModels
 from .adapters.mongo.rebuild import rebuildable
 from .adapters.mongo.sales import MongoSalesReport, SalesProjection
 from .adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
@@ -38,9 +40,21 @@ from .adapters.rabbit.retry import RetryPolicy
 from .application import behaviours
 from .application.authorization import AuthorizationBehaviour, Policy
 from .application.context import MessageContext
-from .application.deadlines import OrderDeadlines
+from .application.deadlines import OrderDeadlines, Timeouts
 from .application.handlers import menu, orders, queries
 from .application.mediator import Behaviour, Handler, Mediator, Route
+from .application.ports import (
+    Clock,
+    CustomerStore,
+    LateOrderViews,
+    MenuSource,
+    OrderStore,
+    OrderViews,
+    PizzaStore,
+    SalesReports,
+)
+from .domain.orders import Order
+from .domain.pizzas import Pizza
 from .entrypoints.subscribers import Subscriber
 from .observability.database import DatabaseCommands
 from .observability.http import OperatorServer
@@ -75,14 +89,30 @@ def utc_now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def inject(handler: Callable[..., Any], dependencies: Mapping[str, Any]) -> Handler:
-    """Bind a handler's keyword-only parameters to the dependencies of the same name."""
+@dataclasses.dataclass(frozen=True)
+class Adapters:
+    """Everything the handlers need from outside, each typed by its port: what the
+    worker builds on MongoDB and every harness builds on fakes or on the real servers.
+    mypy checks each against its port, so a fake that lacks a method is an error."""
+
+    orders: OrderStore
+    customers: CustomerStore
+    pizzas: PizzaStore
+    menu: MenuSource
+    views: OrderViews
+    sales: SalesReports
+    late: LateOrderViews
+    clock: Clock = utc_now
+
+
+def inject(handler: Callable[..., Any], adapters: Adapters) -> Handler:
+    """Bind a handler's keyword-only parameters to the adapters of the same name."""
     wanted = [
         name
         for name, parameter in inspect.signature(handler).parameters.items()
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY
     ]
-    return functools.partial(handler, **{name: dependencies[name] for name in wanted})
+    return functools.partial(handler, **{name: getattr(adapters, name) for name in wanted})
 
 
 COMMAND_NAMES = [name for name, *_, is_command in HANDLERS if is_command]
@@ -90,17 +120,16 @@ QUERY_NAMES = [name for name, *_, is_command in HANDLERS if not is_command]
 
 
 def build_mediator(
+    adapters: Adapters,
     *,
     max_body_bytes: int = 64 * 1024,
     policy: Policy | None = None,
     metrics: Metrics | None = None,
-    **dependencies: Any,
 ) -> Mediator:
     """The pipeline, outermost first: log, count, authorize (before any parsing),
     validate, turn domain errors into replies, keep lanes; then the handler."""
-    dependencies.setdefault("clock", utc_now)
     routes = [
-        Route(name, model, inject(handler, dependencies), is_command)
+        Route(name, model, inject(handler, adapters), is_command)
         for name, model, handler, is_command in HANDLERS
     ]
     pipeline: list[Behaviour] = [behaviours.LoggingBehaviour()]
@@ -114,6 +143,63 @@ def build_mediator(
         behaviours.LaneBehaviour(),
     ]
     return Mediator(routes, pipeline)
+
+
+@dataclasses.dataclass(frozen=True)
+class OnMongoDB:
+    """The adapters on MongoDB, and the parts of them the service runs besides."""
+
+    adapters: Adapters
+    relay: OutboxRelay
+    orders: MongoAggregateStore[Order]
+    customers: MongoCustomerStore
+    menu: MongoMenu
+    deadlines: MongoDeadlines
+
+
+def on_mongodb(
+    collections: Collections,
+    place: Callable[[str], Place],
+    publish: Callable[[Mapping[str, Any]], Awaitable[None]],
+    *,
+    zone: ZoneInfo,
+    timeouts: Timeouts,
+    menu_cache_seconds: float,
+    clock: Clock = utc_now,
+    order_store: type[MongoAggregateStore[Order]] = MongoAggregateStore,
+    customer_store: type[MongoCustomerStore] = MongoCustomerStore,
+) -> OnMongoDB:
+    """Every adapter on MongoDB, wired once for the worker and its test harnesses:
+    `place` says where each rebuildable read model (`orders`, `sales`, `deadlines`)
+    lives, `publish` sends an event; the store classes may be replaced by tests."""
+    views, sales = place("orders"), place("sales")
+    deadlines = MongoDeadlines(place("deadlines"), timeouts, collections.orders)
+    relay = OutboxRelay(
+        publish,
+        {
+            collections.orders.name: Projection(
+                views,
+                order_view_document,
+                followers=(SalesProjection(sales, zone), deadlines),
+            )
+        },
+        collections.outbox_relayed,
+        collections.outbox_waiting,
+    )
+    store = order_store(collections.orders, OrderCodec(), relay)
+    customers = customer_store(collections.customers, CustomerCodec(), relay)
+    priced = MongoMenu(collections.menu, menu_cache_seconds)
+    adapters = Adapters(
+        orders=store,
+        customers=customers,
+        pizzas=MongoAggregateStore[Pizza](collections.menu, PizzaCodec(), relay),
+        menu=priced,
+        views=MongoOrderViews(views),
+        sales=MongoSalesReport(sales, zone),
+        late=deadlines,
+        clock=clock,
+    )
+    return OnMongoDB(adapters, relay, store, customers, priced, deadlines)
 
 
 def load_policy(settings: Settings) -> Policy | None:
@@ -155,40 +241,24 @@ class Service:
             },
             settings.read_model_refresh_seconds,
         )
-        order_views = self.read_models.place("orders")
-        sales = self.read_models.place("sales")
-        deadlines = MongoDeadlines(
-            self.read_models.place("deadlines"), settings.timeouts, self.collections.orders
-        )
-        self.relay = OutboxRelay(
+        wired = on_mongodb(
+            self.collections,
+            self.read_models.place,
             self._publish_event,
-            {
-                "orders": Projection(
-                    order_views,
-                    order_view_document,
-                    followers=(SalesProjection(sales, settings.sales_time_zone), deadlines),
-                )
-            },
-            self.collections.outbox_relayed,
-            self.collections.outbox_waiting,
+            zone=settings.sales_time_zone,
+            timeouts=settings.timeouts,
+            menu_cache_seconds=settings.menu_cache_seconds,
         )
-        self.menu = MongoMenu(self.collections.menu, settings.menu_cache_seconds)
+        self.relay, self.menu = wired.relay, wired.menu
         self.policy = load_policy(settings)
-        order_store = MongoAggregateStore(self.collections.orders, OrderCodec(), self.relay)
         self.mediator = build_mediator(
+            wired.adapters,
             max_body_bytes=settings.max_body_bytes,
             policy=self.policy,
             metrics=self.metrics,
-            orders=order_store,
-            customers=MongoCustomerStore(self.collections.customers, CustomerCodec(), self.relay),
-            pizzas=MongoAggregateStore(self.collections.menu, PizzaCodec(), self.relay),
-            menu=self.menu,
-            views=MongoOrderViews(order_views),
-            sales=MongoSalesReport(sales, settings.sales_time_zone),
-            late=deadlines,
         )
         self.deadlines = OrderDeadlines(
-            order_store, deadlines, self._send_to_self, settings.timeouts, utc_now
+            wired.orders, wired.deadlines, self._send_to_self, settings.timeouts, utc_now
         )
         self._publisher: RabbitPublisher | None = None
         self._subscriber: Subscriber | None = None

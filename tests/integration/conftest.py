@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aio_pika
 import pytest
@@ -17,13 +18,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from pizzeria_contracts import OperationResult
 from worker.adapters.mongo.database import INDEXES, Collections, Document
-from worker.adapters.mongo.documents import CustomerCodec, OrderCodec
-from worker.adapters.mongo.outbox import OutboxRelay, Projection
-from worker.adapters.mongo.readmodels import Fixed
+from worker.adapters.mongo.outbox import OutboxRelay
+from worker.adapters.mongo.readmodels import Fixed, Place
 from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from worker.application.ports import Receipt
 from worker.application.wire import order_view
-from worker.bootstrap import Service
+from worker.bootstrap import Service, on_mongodb
 from worker.domain.menu import DEFAULT_MENU, Size
 from worker.domain.orders import CustomerDetails, Order, OrderItem
 from worker.settings import Settings
@@ -96,6 +96,15 @@ class RecordingPublisher:
         return [(entry["type"], entry["version"]) for entry in self.about(subject)]
 
 
+def fixed_places(collections: Collections) -> dict[str, Place]:
+    """Each rebuildable read model in its collection of `collections`, never moved."""
+    return {
+        "orders": Fixed(collections.order_views),
+        "sales": Fixed(collections.sales_daily),
+        "deadlines": Fixed(collections.deadlines),
+    }
+
+
 @dataclasses.dataclass
 class Stores:
     collections: Collections
@@ -123,20 +132,16 @@ async def stores(database: AsyncDatabase[Document]) -> AsyncIterator[Stores]:
         if INDEXES[field.name]:
             await getattr(collections, field.name).create_indexes(INDEXES[field.name])
     published = RecordingPublisher()
-    relay = OutboxRelay(
-        published,
-        {collections.orders.name: Projection(Fixed(collections.order_views))},
-        collections.outbox_relayed,
-        collections.outbox_waiting,
-    )
-    task = asyncio.create_task(relay.run())
-    yield Stores(
+    wired = on_mongodb(
         collections,
+        fixed_places(collections).__getitem__,
         published,
-        relay,
-        MongoAggregateStore(collections.orders, OrderCodec(), relay),
-        MongoCustomerStore(collections.customers, CustomerCodec(), relay),
+        zone=ZoneInfo("UTC"),
+        timeouts=Settings().timeouts,
+        menu_cache_seconds=60.0,
     )
+    task = asyncio.create_task(wired.relay.run())
+    yield Stores(collections, published, wired.relay, wired.orders, wired.customers)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

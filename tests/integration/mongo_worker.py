@@ -18,23 +18,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from pizzeria_contracts import names
 from worker.adapters.mongo.database import INDEXES, Collections, Document
-from worker.adapters.mongo.deadlines import MongoDeadlines
-from worker.adapters.mongo.documents import CustomerCodec, OrderCodec, PizzaCodec
 from worker.adapters.mongo.menu import MongoMenu, seed_menu
-from worker.adapters.mongo.outbox import OutboxRelay, Projection
-from worker.adapters.mongo.readmodels import Fixed
-from worker.adapters.mongo.sales import MongoSalesReport, SalesProjection
+from worker.adapters.mongo.outbox import OutboxRelay
 from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
-from worker.adapters.mongo.views import MongoOrderViews, order_view_document
 from worker.application.context import MessageContext
 from worker.application.errors import TransientError
 from worker.application.mediator import Mediator, Outcome
-from worker.bootstrap import build_mediator, utc_now
+from worker.bootstrap import build_mediator, on_mongodb, utc_now
 from worker.domain.orders import Order
-from worker.domain.pizzas import Pizza
 from worker.settings import Settings
 
-from .conftest import RecordingPublisher
+from .conftest import RecordingPublisher, fixed_places
 
 DELIVERIES = 6
 """How often a command that failed for a passing reason is delivered again."""
@@ -75,39 +69,29 @@ class MongoWorker:
         customers: type[MongoCustomerStore] = MongoCustomerStore,
     ) -> "MongoWorker":
         published = RecordingPublisher()
-        deadlines = MongoDeadlines(
-            Fixed(collections.deadlines), Settings().timeouts, collections.orders
-        )
-        relay = OutboxRelay(
+        wired = on_mongodb(
+            collections,
+            fixed_places(collections).__getitem__,
             published,
-            {
-                collections.orders.name: Projection(
-                    Fixed(collections.order_views),
-                    order_view_document,
-                    followers=(
-                        SalesProjection(Fixed(collections.sales_daily), ZoneInfo("UTC")),
-                        deadlines,
-                    ),
-                )
-            },
-            collections.outbox_relayed,
-            collections.outbox_waiting,
-        )
-        order_store = orders(collections.orders, OrderCodec(), relay)
-        customer_store = customers(collections.customers, CustomerCodec(), relay)
-        menu = MongoMenu(collections.menu, menu_ttl)
-        mediator = build_mediator(
-            orders=order_store,
-            customers=customer_store,
-            pizzas=MongoAggregateStore[Pizza](collections.menu, PizzaCodec(), relay),
-            menu=menu,
-            views=MongoOrderViews(Fixed(collections.order_views)),
-            sales=MongoSalesReport(Fixed(collections.sales_daily), ZoneInfo("UTC")),
-            late=deadlines,
+            zone=ZoneInfo("UTC"),
+            timeouts=Settings().timeouts,
+            menu_cache_seconds=menu_ttl,
             clock=clock,
+            order_store=orders,
+            customer_store=customers,
         )
-        task = asyncio.create_task(relay.run())
-        return cls(collections, published, relay, order_store, customer_store, menu, mediator, task)
+        mediator = build_mediator(wired.adapters)
+        task = asyncio.create_task(wired.relay.run())
+        return cls(
+            collections,
+            published,
+            wired.relay,
+            wired.orders,
+            wired.customers,
+            wired.menu,
+            mediator,
+            task,
+        )
 
     async def stop(self) -> None:
         self._task.cancel()

@@ -13,6 +13,7 @@ from worker.adapters.mongo.documents import OrderCodec
 from worker.adapters.mongo.outbox import OutboxRelay, Projection, _Recorded
 from worker.adapters.mongo.readmodels import Fixed
 from worker.adapters.mongo.store import MongoAggregateStore
+from worker.adapters.mongo.views import HIDDEN as SERVED  # what a query returns
 from worker.application.settling import afterwards
 from worker.application.wire import order_view
 from worker.domain.orders import Order
@@ -50,7 +51,7 @@ async def test_the_sweep_publishes_what_was_left_with_the_same_ids(stores: Store
     assert [entry["id"] for entry in stores.published.about(order.id)] == ids
     assert stores.published.kinds(order.id) == [("orders.placed", 1), ("orders.confirmed", 2)]
     assert (await stores.order_doc(order.id))["outbox"] == []
-    view = await stores.collections.order_views.find_one({"_id": order.id}, {"_id": 0})
+    view = await stores.collections.order_views.find_one({"_id": order.id}, SERVED)
     assert view == order_view(order)
     assert await stores.relay.sweep(stores.collections.with_outbox, grace=NO_GRACE) == 0
 
@@ -115,7 +116,7 @@ async def test_events_left_by_a_failed_update_go_out_before_the_next_ones(stores
     assert [entry["version"] for entry in entries] == [1, 2, 3, 4]
     assert entries[2]["id"] == cooking_id
     assert (await stores.order_doc(order.id))["outbox"] == []
-    view = await stores.collections.order_views.find_one({"_id": order.id}, {"_id": 0})
+    view = await stores.collections.order_views.find_one({"_id": order.id}, SERVED)
     assert view == order_view(order)
 
 
@@ -133,7 +134,7 @@ async def test_changes_stored_before_their_relay_publish_each_event_once_in_orde
 
     assert [version for _, version in stores.published.kinds(order.id)] == [1, 2, 3, 4]
     assert (await stores.order_doc(order.id))["outbox"] == []
-    view = await stores.collections.order_views.find_one({"_id": order.id}, {"_id": 0})
+    view = await stores.collections.order_views.find_one({"_id": order.id}, SERVED)
     assert view == order_view(order)
 
 

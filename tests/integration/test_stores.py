@@ -13,6 +13,7 @@ from worker.adapters.mongo.batch import UpdateBatcher, VersionedUpdate
 from worker.adapters.mongo.database import INDEXES, Document, create_indexes
 from worker.adapters.mongo.documents import CustomerCodec, OrderCodec
 from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
+from worker.adapters.mongo.views import HIDDEN as SERVED  # what a query returns
 from worker.application.errors import ConcurrencyError
 from worker.application.wire import event_body, order_view
 from worker.domain.customers import Customer
@@ -221,12 +222,12 @@ async def test_the_read_model_mirrors_the_order_after_each_change(stores: Stores
     views = stores.collections.order_views
     order = new_order()
     await stores.orders.create(order, receipt_for(order, 201))
-    assert await views.find_one({"_id": order.id}, {"_id": 0}) == order_view(order)
+    assert await views.find_one({"_id": order.id}, SERVED) == order_view(order)
 
     order.start_cooking(utc_now())
     await stores.orders.update(order, receipt_for(order))
 
-    assert await views.find_one({"_id": order.id}, {"_id": 0}) == order_view(order)
+    assert await views.find_one({"_id": order.id}, SERVED) == order_view(order)
 
 
 async def test_an_older_projection_never_overwrites_a_newer_one(stores: Stores) -> None:
@@ -241,7 +242,7 @@ async def test_an_older_projection_never_overwrites_a_newer_one(stores: Stores) 
 
     await stores.relay.relay(stores.collections.orders, dict(created, outbox=first_events))
 
-    view = await views.find_one({"_id": order.id}, {"_id": 0})
+    view = await views.find_one({"_id": order.id}, SERVED)
     assert view == order_view(order)
     assert (view["status"], view["version"]) == ("ready", 4)
 

@@ -2,28 +2,20 @@
 
 import dataclasses
 import json
-from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
 from pizzeria_contracts import names
 from tests.fakes import (
-    FakeClock,
     FakeCustomers,
-    FakeMenu,
     FakeOrders,
-    FakeSales,
-    FakeStore,
-    FakeWakeups,
+    fake_adapters,
 )
 from worker.application.context import MessageContext
-from worker.application.deadlines import Timeouts
 from worker.application.mediator import Mediator, Outcome
 from worker.bootstrap import build_mediator
-from worker.domain.pizzas import Pizza
 
 Body = dict[str, Any] | bytes
-TIMEOUTS = Timeouts(timedelta(minutes=15), timedelta(minutes=45), timedelta(minutes=30))
 
 
 def encode(body: Body) -> bytes:
@@ -56,15 +48,8 @@ class Pizzeria:
         orders = orders or FakeOrders()
         customers = customers or FakeCustomers()
         mediator = build_mediator(
+            fake_adapters(orders, customers=customers),
             max_body_bytes=max_body_bytes,
-            orders=orders,
-            customers=customers,
-            pizzas=FakeStore[Pizza](),
-            menu=FakeMenu(),
-            views=orders,
-            sales=FakeSales(orders),
-            late=FakeWakeups(orders, TIMEOUTS),
-            clock=FakeClock(),
         )
         return cls(orders, customers, mediator)
 

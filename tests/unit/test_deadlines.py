@@ -11,8 +11,8 @@ from uuid import uuid4
 import pytest
 
 from pizzeria_contracts import names
-from tests.fakes import FakeMenu, FakeOrders, FakeSales, FakeStore, FakeWakeups, ManualClock
-from tests.unit.pizzeria import TIMEOUTS, encode
+from tests.fakes import TIMEOUTS, FakeOrders, FakeWakeups, ManualClock, fake_adapters
+from tests.unit.pizzeria import encode
 from worker.adapters.mongo.deadlines import UNKNOWN, Likely, likely_version
 from worker.application.authorization import Grant, Policy
 from worker.application.context import MessageContext
@@ -27,11 +27,9 @@ from worker.application.deadlines import (
 from worker.application.ports import Receipt
 from worker.bootstrap import build_mediator
 from worker.domain import events as ev
-from worker.domain.customers import Customer
 from worker.domain.errors import NotLateError
 from worker.domain.menu import Size
 from worker.domain.orders import CustomerDetails, Lateness, Order, OrderItem, OrderStatus
-from worker.domain.pizzas import Pizza
 
 START = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
 WARN, CANCEL, LATE = TIMEOUTS.kitchen_warn, TIMEOUTS.kitchen_cancel, TIMEOUTS.delivery_late
@@ -53,15 +51,8 @@ class Shop:
         self.orders = orders or FakeOrders()
         self.wakeups = FakeWakeups(self.orders, TIMEOUTS)
         self.mediator = build_mediator(
+            fake_adapters(self.orders, late=self.wakeups, clock=self.clock),
             policy=policy,
-            orders=self.orders,
-            customers=FakeStore[Customer](),
-            pizzas=FakeStore[Pizza](),
-            menu=FakeMenu(),
-            views=self.orders,
-            sales=FakeSales(self.orders),
-            late=self.wakeups,
-            clock=self.clock,
         )
         self.deadlines = self.worker()
 

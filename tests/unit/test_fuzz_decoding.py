@@ -23,24 +23,14 @@ from pamqp.header import ContentHeader
 from pizzeria_contracts import names
 from tests import fuzzing
 from tests.fakes import (
-    FakeClock,
-    FakeCustomers,
-    FakeMenu,
-    FakeOrders,
-    FakeSales,
-    FakeStore,
-    FakeWakeups,
+    fake_adapters,
 )
-from tests.unit.pizzeria import TIMEOUTS
 from worker.adapters.rabbit.publishing import RabbitPublisher
 from worker.adapters.rabbit.retry import RetryPolicy
 from worker.application.authorization import Policy
 from worker.application.context import MessageContext
 from worker.application.mediator import Mediator, Outcome
-from worker.application.wire import order_view
 from worker.bootstrap import COMMAND_NAMES, QUERY_NAMES, build_mediator
-from worker.domain.errors import InvalidCursorError
-from worker.domain.pizzas import Pizza
 from worker.entrypoints.subscribers import Subscriber, context_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -118,38 +108,10 @@ arrivals = st.builds(
 )
 
 
-class FakeViews(FakeOrders):
-    """The order read model over the fake orders, paged as the contract says."""
-
-    async def by_customer(self, phone: str, limit: int, cursor: str | None) -> dict[str, Any]:
-        return self._page([v for v in self._views() if v["customer_phone"] == phone], cursor)
-
-    async def active(self, limit: int, cursor: str | None) -> dict[str, Any]:
-        active = {"confirmed", "cooking", "ready"}
-        return self._page([v for v in self._views() if v["status"] in active], cursor)
-
-    def _views(self) -> list[dict[str, Any]]:
-        return [dict(order_view(order)) for order in self.items.values()]
-
-    @staticmethod
-    def _page(items: list[dict[str, Any]], cursor: str | None) -> dict[str, Any]:
-        if cursor is not None:
-            raise InvalidCursorError()
-        return {"items": items, "next_cursor": None}
-
-
 def pizzeria(with_policy: bool) -> Mediator:
-    orders = FakeViews()
     return build_mediator(
+        fake_adapters(),
         policy=POLICY if with_policy else None,
-        orders=orders,
-        customers=FakeCustomers(),
-        pizzas=FakeStore[Pizza](),
-        menu=FakeMenu(),
-        views=orders,
-        sales=FakeSales(orders),
-        late=FakeWakeups(orders, TIMEOUTS),
-        clock=FakeClock(),
     )
 
 

@@ -239,3 +239,23 @@ async def test_the_menu_lists_the_price_of_every_size(pizzeria: Pizzeria) -> Non
         "medium": "16.89",
         "large": "20.78",
     }
+
+
+async def test_the_kitchens_queue_and_a_customers_orders_page_through_the_unit_harness(
+    pizzeria: Pizzeria,
+) -> None:
+    placed = [(await pizzeria.place(customer_phone="+1 555 0142"))["id"] for _ in range(3)]
+    await pizzeria.command(names.START_COOKING, {"order_id": placed[1]})
+
+    first = (await pizzeria.query(names.LIST_ACTIVE_ORDERS, {"limit": 2})).result.data
+    rest = await pizzeria.query(
+        names.LIST_ACTIVE_ORDERS, {"limit": 2, "cursor": first["next_cursor"]}
+    )
+    mine = await pizzeria.query(names.LIST_ORDERS_BY_CUSTOMER, {"customer_phone": "+15550142"})
+    forged = await pizzeria.query(names.LIST_ACTIVE_ORDERS, {"cursor": "not-ours"})
+
+    queue = [order["id"] for order in first["items"] + rest.result.data["items"]]
+    assert queue == placed  # oldest first; cooking is in the kitchen's queue too
+    assert rest.result.data["next_cursor"] is None
+    assert [order["id"] for order in mine.result.data["items"]] == placed[::-1]
+    assert forged.result.status == 400

@@ -8,8 +8,13 @@ from uuid import uuid4
 import pytest
 
 from pizzeria_contracts import names
-from tests.fakes import FakeClock, FakeCustomers, FakeOrders, FakeSales, FakeStore, FakeWakeups
-from tests.unit.pizzeria import TIMEOUTS, Pizzeria
+from tests.fakes import (
+    FakeCustomers,
+    FakeOrders,
+    FakeStore,
+    fake_adapters,
+)
+from tests.unit.pizzeria import Pizzeria
 from worker.application.mediator import Outcome
 from worker.application.wire import event_body
 from worker.bootstrap import build_mediator
@@ -68,14 +73,7 @@ def shop() -> Shop:
     orders, customers, pizzas = FakeOrders(), FakeCustomers(), seeded()
     menu = StoredMenu(pizzas)
     mediator = build_mediator(
-        orders=orders,
-        customers=customers,
-        pizzas=pizzas,
-        menu=menu,
-        views=orders,
-        sales=FakeSales(orders),
-        late=FakeWakeups(orders, TIMEOUTS),
-        clock=FakeClock(),
+        fake_adapters(orders, customers=customers, pizzas=pizzas, menu=menu),
     )
     return Shop(Pizzeria(orders, customers, mediator), pizzas, menu)
 

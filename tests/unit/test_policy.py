@@ -8,20 +8,13 @@ import pytest
 
 from pizzeria_contracts import names
 from tests.fakes import (
-    FakeClock,
-    FakeCustomers,
-    FakeMenu,
-    FakeOrders,
-    FakeSales,
-    FakeStore,
-    FakeWakeups,
+    fake_adapters,
 )
-from tests.unit.pizzeria import TIMEOUTS, order_body
+from tests.unit.pizzeria import order_body
 from worker.application.authorization import Policy, PolicyError
 from worker.application.context import MessageContext
 from worker.application.mediator import Mediator, Outcome
 from worker.bootstrap import COMMAND_NAMES, QUERY_NAMES, build_mediator
-from worker.domain.pizzas import Pizza
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UNAUTHORIZED = "This service requires the user_id property on every message"
@@ -155,17 +148,9 @@ def test_a_missing_file_is_refused_with_its_path(tmp_path: Path) -> None:
 
 
 def mediator_with(policy: Policy) -> Mediator:
-    orders = FakeOrders()
     return build_mediator(
+        fake_adapters(),
         policy=policy,
-        orders=orders,
-        customers=FakeCustomers(),
-        pizzas=FakeStore[Pizza](),
-        menu=FakeMenu(),
-        views=orders,
-        sales=FakeSales(orders),
-        late=FakeWakeups(orders, TIMEOUTS),
-        clock=FakeClock(),
     )
 
 
