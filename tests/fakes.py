@@ -183,9 +183,9 @@ class FakeWakeups:
 
     async def late(self, limit: int) -> Mapping[str, Any]:
         late = [
-            (order, order.late)
+            (order, notice)
             for order in self._orders.items.values()
-            if order.late and order.is_late(order.late.kind)
+            if (notice := order.late_now) is not None
         ]
         late.sort(key=lambda pair: pair[1].deadline)
         return {

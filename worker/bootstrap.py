@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitExchange, RabbitMessage
 
-from pizzeria_contracts import OperationResult
 from pizzeria_contracts import commands as c
 from pizzeria_contracts import names as n
 from pizzeria_contracts import queries as q
@@ -39,7 +38,6 @@ from .adapters.rabbit.publishing import RabbitPublisher
 from .adapters.rabbit.retry import RetryPolicy
 from .application import behaviours
 from .application.authorization import AuthorizationBehaviour, Policy
-from .application.context import MessageContext
 from .application.deadlines import OrderDeadlines, Timeouts
 from .application.handlers import menu, orders, queries
 from .application.mediator import Behaviour, Handler, Mediator, Route
@@ -258,7 +256,7 @@ class Service:
             metrics=self.metrics,
         )
         self.deadlines = OrderDeadlines(
-            wired.orders, wired.deadlines, self._send_to_self, settings.timeouts, utc_now
+            wired.orders, wired.deadlines, self.mediator.send, settings.timeouts, utc_now
         )
         self._publisher: RabbitPublisher | None = None
         self._subscriber: Subscriber | None = None
@@ -281,11 +279,6 @@ class Service:
     async def _handle(self, message: RabbitMessage) -> None:
         assert self._subscriber is not None
         await self._subscriber(message)
-
-    async def _send_to_self(
-        self, name: str, body: bytes, context: MessageContext
-    ) -> OperationResult:
-        return (await self.mediator.send(name, body, context)).result
 
     async def _publish_event(self, entry: Mapping[str, Any]) -> None:
         assert self._publisher is not None

@@ -18,6 +18,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from tests.e2e.amqp import ALLOWED_FROM, STATUS_AFTER, header
 from worker.adapters.mongo.database import Document
+from worker.application.deadlines import MESSAGE_PREFIX, Action
 
 from .load import LoadClient
 from .plans import CONFLICT, PLACE, Plan, Step, rounds
@@ -31,13 +32,13 @@ EVENTS_OF = {
     "orders.cancel": ("orders.cancelled",),
 }
 """The events each command raises, in order."""
-TIMEOUT_PREFIX = "deadline:"
+TIMEOUT_PREFIX = MESSAGE_PREFIX
 """The message id of a deadline's action is `deadline:<order>:<action>`; its events carry
 it as their correlation id."""
-TIMEOUT_EVENTS = {
-    "kitchen-late": ("orders.kitchen-late",),
-    "kitchen-timeout": ("orders.cancelled",),
-    "delivery-late": ("orders.delivery-late",),
+TIMEOUT_EVENTS: dict[str, tuple[str, ...]] = {
+    Action.WARN_KITCHEN: ("orders.kitchen-late",),
+    Action.CANCEL: ("orders.cancelled",),
+    Action.WARN_DELIVERY: ("orders.delivery-late",),
 }
 """The events each deadline's action raises."""
 REFUSED_IN = re.compile(r" is (\w+): cannot ")

@@ -4,7 +4,6 @@ read for what is due; and the process manager acting on them, once with three wo
 import asyncio
 import copy
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -15,7 +14,6 @@ from worker.adapters.mongo.database import Collections, Document
 from worker.adapters.mongo.deadlines import MongoDeadlines, keep_all
 from worker.adapters.mongo.documents import OrderCodec
 from worker.adapters.mongo.readmodels import Fixed
-from worker.application.context import MessageContext
 from worker.application.deadlines import Action, OrderDeadlines, Timeouts
 from worker.domain.orders import Lateness, Order
 from worker.settings import Settings
@@ -114,14 +112,11 @@ async def test_three_workers_act_once_on_each_due_order(collections: Collections
         created = max(datetime.fromisoformat(str(p["created_at"])) for p in placed)
         clock = ManualClock(created + WARN)
 
-        async def send(name: str, body: bytes, context: MessageContext) -> Any:
-            return (await worker.mediator.send(name, body, context)).result
-
         managers = [
             OrderDeadlines(
                 worker.orders,
                 MongoDeadlines(Fixed(collections.deadlines), TIMEOUTS, collections.orders),
-                send,
+                worker.mediator.send,
                 TIMEOUTS,
                 clock,
             )

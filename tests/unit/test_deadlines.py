@@ -18,6 +18,7 @@ from worker.application.authorization import Grant, Policy
 from worker.application.context import MessageContext
 from worker.application.deadlines import (
     KITCHEN_TIMEOUT,
+    MESSAGE_PREFIX,
     Action,
     Deadline,
     OrderDeadlines,
@@ -57,10 +58,7 @@ class Shop:
         self.deadlines = self.worker()
 
     def worker(self) -> OrderDeadlines:
-        async def send(name: str, body: bytes, context: MessageContext) -> Any:
-            return (await self.mediator.send(name, body, context)).result
-
-        return OrderDeadlines(self.orders, self.wakeups, send, TIMEOUTS, self.clock)
+        return OrderDeadlines(self.orders, self.wakeups, self.mediator.send, TIMEOUTS, self.clock)
 
     async def command(self, name: str, body: dict[str, Any]) -> int:
         context = MessageContext(
@@ -258,7 +256,7 @@ class MovesOnMeanwhile(FakeOrders):
         self.moved = False
 
     async def update(self, aggregate: Order, receipt: Receipt | None) -> None:
-        ours = receipt is not None and receipt.message_id.startswith("deadline:")
+        ours = receipt is not None and receipt.message_id.startswith(MESSAGE_PREFIX)
         if ours and self.clock and not self.moved:
             self.moved = True
             rival = copy.deepcopy(self.items[aggregate.id])

@@ -27,17 +27,19 @@ from typing import Protocol
 
 from pizzeria_contracts import CancelOrder, OperationResult, names
 
-from ..domain.errors import DomainError, OrderNotFoundError
+from ..domain.errors import DomainError
 from ..domain.orders import Lateness, Order, OrderStatus
 from .context import MessageContext
-from .handlers.common import change
+from .handlers.orders import change_order
+from .mediator import Outcome
 from .ports import Clock, OrderStore
-from .wire import order_view
 
 log = logging.getLogger("worker.deadlines")
 
 KITCHEN_TIMEOUT = "kitchen-timeout"
 """The reason of a cancellation by the kitchen deadline."""
+MESSAGE_PREFIX = "deadline:"
+"""How the message id of every deadline's action begins (`action_message_id`)."""
 
 
 class Action(StrEnum):
@@ -60,6 +62,12 @@ class Timeouts:
                 raise ValueError(f"{name} must be more than zero")
         if self.kitchen_warn >= self.kitchen_cancel:
             raise ValueError("the kitchen warning must come before the kitchen cancellation")
+
+
+def action_message_id(order_id: str, action: "Action") -> str:
+    """The one message id of this action on this order: the inbox keeps it, so it is
+    stored once."""
+    return f"{MESSAGE_PREFIX}{order_id}:{action}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +107,8 @@ class Wakeups(Protocol):
         ...
 
 
-Send = Callable[[str, bytes, MessageContext], Awaitable[OperationResult]]
-"""Sends a command through the mediator, as if it had arrived: the normal path."""
+Send = Callable[[str, bytes, MessageContext], Awaitable[Outcome]]
+"""`Mediator.send`: a command through the pipeline, as if it had arrived."""
 
 
 class OrderDeadlines:
@@ -149,37 +157,35 @@ class OrderDeadlines:
         cancel = deadline.action is Action.CANCEL
         context = MessageContext(
             name=names.CANCEL_ORDER if cancel else str(deadline.action),
-            message_id=f"deadline:{order.id}:{deadline.action}",
+            message_id=action_message_id(order.id, deadline.action),
             expected_version=order.version,
             internal=True,
         )
-        stored: list[int] = []
         if cancel:
-            body = CancelOrder(order_id=order.id, reason=KITCHEN_TIMEOUT)
-            result = await self._send(names.CANCEL_ORDER, body.model_dump_json().encode(), context)
+            body = CancelOrder(order_id=order.id, reason=KITCHEN_TIMEOUT).model_dump_json()
+            result = (await self._send(names.CANCEL_ORDER, body.encode(), context)).result
             # Through the mediator nothing says whether this call stored it or found the
             # reply of another worker that acted in the same instant (one that comes
             # later reads the order cancelled, and sends nothing): counted as stored.
-            if result.ok:
-                stored.append(order.version + 1)
+            took = result.ok
         else:
             kind = Lateness.KITCHEN if deadline.action is Action.WARN_KITCHEN else Lateness.DELIVERY
+            stored: list[int] = []
             try:
-                result = await change(
+                result = await change_order(
                     self._orders,
                     order.id,
                     context,
                     lambda o: o.flag_late(kind, deadline.at, self._clock()),
-                    order_view,
-                    lambda: OrderNotFoundError(order.id),
                     stored=stored.append,
                 )
             except DomainError as error:
                 result = OperationResult.failure(409, error.message)
+            took = bool(stored)  # not when another worker's stored reply came back
         if not result.ok:
             log.info("%s of order %s not taken: %s", deadline.action, order.id, result.detail)
             return None
-        if not stored:
-            return None  # another worker stored it first: its reply came back
+        if not took:
+            return None
         log.info("order %s: %s (deadline %s)", order.id, deadline.action, deadline.at.isoformat())
         return deadline.action

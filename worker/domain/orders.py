@@ -175,16 +175,19 @@ class Order:
         if self.status is OrderStatus.CONFIRMED:
             return self.created_at
         if self.status is OrderStatus.DELIVERING:
-            return (
-                self.late.since
-                if self.is_late(Lateness.DELIVERY) and self.late
-                else self.updated_at
-            )
+            return late.since if (late := self.late_now) else self.updated_at
         return None
+
+    @property
+    def late_now(self) -> LateNotice | None:
+        """Its last flag, while it is still in the status it was flagged late in."""
+        late = self.late
+        return late if late is not None and self.status is LATE_IN[late.kind] else None
 
     def is_late(self, kind: Lateness) -> bool:
         """Flagged late in the status it is in now."""
-        return self.late is not None and self.late.kind is kind and self.status is LATE_IN[kind]
+        late = self.late_now
+        return late is not None and late.kind is kind
 
     def flag_late(self, kind: Lateness, deadline: datetime, now: datetime) -> None:
         """Record that the order is still in `kind`'s status at its deadline; once."""

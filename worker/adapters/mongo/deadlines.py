@@ -42,8 +42,8 @@ TOUCHING = frozenset(
     }
 )
 """The events after which an order's wake-up changes; the others leave it as it is."""
-WAKING = frozenset({"confirmed", "delivering"})
-"""The statuses an order has a wake-up in."""
+WAKING = frozenset(status.value for status in LATE_IN.values())
+"""The statuses an order has a wake-up in: those it can be late in."""
 
 
 class Unknown(enum.Enum):
@@ -60,7 +60,7 @@ def wakeup_document(order: Order, timeouts: Timeouts) -> Document | None:
     since = order.status_since
     if since is None:
         return None
-    late = next((kind for kind, status in LATE_IN.items() if status is order.status), None)
+    late = order.late_now
     deadline = next_deadline(order, timeouts)
     return {
         "_id": order.id,
@@ -70,11 +70,7 @@ def wakeup_document(order: Order, timeouts: Timeouts) -> Document | None:
         "since": since,
         "customer_name": order.customer.name,
         "driver": order.driver,
-        "late": (
-            {"kind": order.late.kind.value, "deadline": order.late.deadline}
-            if late is not None and order.is_late(late) and order.late
-            else None
-        ),
+        "late": None if late is None else {"kind": late.kind.value, "deadline": late.deadline},
     }
 
 
@@ -122,17 +118,15 @@ async def keep_all(
     guessed = {i: v for i, v in (likely or {}).items() if i in wanted and v is not UNKNOWN}
     pending = list(wanted)
     while pending:
-        missing_checked = False
+        beyond: dict[Any, int] = {}
         if len(guessed) == len(pending):
             held: Mapping[Any, int | None] = guessed
         else:
             held = await versions(collection, pending)
-            missing_checked = stored is not None
-        guessed = {}
-        beyond: dict[Any, int] = {}
-        if missing_checked and stored is not None:
             absent = [i for i in pending if i not in held and wanted[i][1] is not None]
-            beyond = await stored(absent) if absent else {}
+            if stored is not None and absent:
+                beyond = await stored(absent)
+        guessed = {}
         statements: list[InsertOne[Document] | ReplaceOne[Document] | DeleteOne] = []
         for order_id in pending:
             version, doc = wanted[order_id]

@@ -118,10 +118,21 @@ def already_placed(order: Order) -> OperationResult:
 
 
 async def change_order(
-    orders: OrderStore, order_id: str, context: MessageContext, apply: Callable[[Order], None]
+    orders: OrderStore,
+    order_id: str,
+    context: MessageContext,
+    apply: Callable[[Order], None],
+    *,
+    stored: Callable[[int], None] | None = None,
 ) -> OperationResult:
     return await change(
-        orders, order_id, context, apply, order_view, lambda: OrderNotFoundError(order_id)
+        orders,
+        order_id,
+        context,
+        apply,
+        order_view,
+        lambda: OrderNotFoundError(order_id),
+        stored=stored,
     )
 
 
