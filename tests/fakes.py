@@ -1,5 +1,6 @@
 """In-memory stand-ins for the ports, for unit tests of handlers and the pipeline."""
 
+import asyncio
 import copy
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -15,6 +16,7 @@ from worker.application.ports import (
     Loaded,
     MenuSource,
     PizzaStore,
+    Publishing,
     Receipt,
 )
 from worker.application.sales import daily_report, fold_days, sale_facts
@@ -53,31 +55,31 @@ class FakeStore(Generic[A]):
             return None
         return Loaded(copy.deepcopy(stored), dict(self.replies.get(aggregate_id, {})))
 
-    async def create(self, aggregate: A, receipt: Receipt | None) -> bool:
+    async def create(self, aggregate: A, receipt: Receipt | None) -> Publishing | None:
         if aggregate.id in self.items or self._taken(aggregate):
-            return False
-        self._store(aggregate, receipt)
-        return True
+            return None
+        return self._store(aggregate, receipt)
 
-    async def update(self, aggregate: A, receipt: Receipt | None) -> None:
+    async def update(self, aggregate: A, receipt: Receipt | None) -> Publishing:
         stored = self.items.get(aggregate.id)
         expected = aggregate.version - len(aggregate.pending_events)
         if stored is None or stored.version != expected:
             raise ConcurrencyError(aggregate.id)
-        self._store(aggregate, receipt)
-
-    async def reply_for(self, aggregate_id: str, message_id: str) -> OperationResult | None:
-        return self.replies.get(aggregate_id, {}).get(message_id)
+        return self._store(aggregate, receipt)
 
     def _taken(self, aggregate: A) -> bool:
         return False
 
-    def _store(self, aggregate: A, receipt: Receipt | None) -> None:
+    def _store(self, aggregate: A, receipt: Receipt | None) -> Publishing:
+        """Stored, and its events "published" (kept in `events`) at once."""
         self.events.extend(aggregate.pending_events)
         aggregate.pending_events.clear()
         self.items[aggregate.id] = copy.deepcopy(aggregate)
         if receipt and receipt.result:
             self.replies.setdefault(aggregate.id, {})[receipt.message_id] = receipt.result
+        published = asyncio.get_running_loop().create_future()
+        published.set_result(None)
+        return published
 
 
 class FakeOrders(FakeStore[Order]):

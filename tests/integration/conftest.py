@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +21,7 @@ from worker.adapters.mongo.database import INDEXES, Collections, Document
 from worker.adapters.mongo.outbox import OutboxRelay
 from worker.adapters.mongo.readmodels import Fixed, Place
 from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
-from worker.application.ports import Receipt
+from worker.application.ports import Publishing, Receipt
 from worker.application.wire import order_view
 from worker.bootstrap import Service, on_mongodb
 from worker.domain.menu import DEFAULT_MENU, Size
@@ -54,6 +54,16 @@ def receipt_for(order: Order, status: int = 200) -> Receipt:
     """What a command leaves with its change: its ids and the reply it earned."""
     result = OperationResult.success(order_view(order), status)
     return Receipt(uuid.uuid4().hex, uuid.uuid4().hex, None, result)
+
+
+async def stored(write: Awaitable[Publishing | None]) -> bool:
+    """A store's write, then the publishing of its events, as a reply waits for it;
+    False when a create found its id taken."""
+    publishing = await write
+    if publishing is None:
+        return False
+    await publishing
+    return True
 
 
 class CountedFinds:

@@ -107,11 +107,14 @@ class MongoWorker:
         )
         for attempt in range(DELIVERIES):
             try:
-                return await self.mediator.send(name, json.dumps(body).encode(), context)
+                outcome = await self.mediator.send(name, json.dumps(body).encode(), context)
             except TransientError:
                 if attempt == DELIVERIES - 1:
                     raise
                 await asyncio.sleep(0.05 * 2**attempt)
+            else:
+                await outcome.published()  # as the subscriber answers
+                return outcome
         raise AssertionError("unreachable")
 
     async def query(self, name: str, body: dict[str, Any]) -> Outcome:

@@ -14,11 +14,10 @@ from worker.adapters.mongo.outbox import OutboxRelay, Projection, _Recorded
 from worker.adapters.mongo.readmodels import Fixed
 from worker.adapters.mongo.store import MongoAggregateStore
 from worker.adapters.mongo.views import HIDDEN as SERVED  # what a query returns
-from worker.application.settling import afterwards
 from worker.application.wire import order_view
 from worker.domain.orders import Order
 
-from .conftest import CountedFinds, Stores, new_order, receipt_for, utc_now
+from .conftest import CountedFinds, Stores, new_order, receipt_for, stored, utc_now
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +29,7 @@ async def test_events_whose_publish_failed_stay_in_the_outbox(stores: Stores) ->
     ids = [event.event_id for event in order.pending_events]
     stores.published.failing = True
 
-    assert await stores.orders.create(order, receipt_for(order, 201))
+    assert await stored(stores.orders.create(order, receipt_for(order, 201)))
 
     doc = await stores.order_doc(order.id)
     assert [entry["id"] for entry in doc["outbox"]] == ids
@@ -42,7 +41,7 @@ async def test_the_sweep_publishes_what_was_left_with_the_same_ids(stores: Store
     order = new_order()
     ids = [event.event_id for event in order.pending_events]
     stores.published.failing = True
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     stores.published.failing = False
 
     found = await stores.relay.sweep(stores.collections.with_outbox, grace=NO_GRACE)
@@ -59,8 +58,8 @@ async def test_the_sweep_publishes_what_was_left_with_the_same_ids(stores: Store
 async def test_the_sweep_leaves_events_younger_than_the_grace(stores: Stores) -> None:
     old, young = new_order(utc_now(ago=timedelta(hours=1))), new_order()
     stores.published.failing = True
-    await stores.orders.create(old, receipt_for(old, 201))
-    await stores.orders.create(young, receipt_for(young, 201))
+    await stored(stores.orders.create(old, receipt_for(old, 201)))
+    await stored(stores.orders.create(young, receipt_for(young, 201)))
     stores.published.failing = False
 
     found = await stores.relay.sweep(stores.collections.with_outbox, grace=timedelta(minutes=10))
@@ -74,7 +73,7 @@ async def test_the_sweep_leaves_events_younger_than_the_grace(stores: Stores) ->
 async def test_a_sweep_while_publishing_still_fails_keeps_the_events(stores: Stores) -> None:
     order = new_order()
     stores.published.failing = True
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
 
     await stores.relay.sweep(stores.collections.with_outbox, grace=NO_GRACE)
 
@@ -86,11 +85,11 @@ async def test_a_sweep_while_publishing_still_fails_keeps_the_events(stores: Sto
 
 async def test_an_order_updated_twice_relays_every_version_in_order(stores: Stores) -> None:
     order = new_order()
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     order.start_cooking(utc_now())
-    await stores.orders.update(order, receipt_for(order))
+    await stored(stores.orders.update(order, receipt_for(order)))
     order.mark_ready(utc_now())
-    await stores.orders.update(order, receipt_for(order))
+    await stored(stores.orders.update(order, receipt_for(order)))
 
     assert stores.published.kinds(order.id) == [
         ("orders.placed", 1),
@@ -103,14 +102,14 @@ async def test_an_order_updated_twice_relays_every_version_in_order(stores: Stor
 
 async def test_events_left_by_a_failed_update_go_out_before_the_next_ones(stores: Stores) -> None:
     order = new_order()
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     order.start_cooking(utc_now())
     cooking_id = order.pending_events[0].event_id
     stores.published.failing = True
-    await stores.orders.update(order, receipt_for(order))
+    await stored(stores.orders.update(order, receipt_for(order)))
     stores.published.failing = False
     order.mark_ready(utc_now())
-    await stores.orders.update(order, receipt_for(order))
+    await stored(stores.orders.update(order, receipt_for(order)))
 
     entries = stores.published.about(order.id)
     assert [entry["version"] for entry in entries] == [1, 2, 3, 4]
@@ -125,12 +124,13 @@ async def test_changes_stored_before_their_relay_publish_each_event_once_in_orde
 ) -> None:
     """Lanes free before the relay: several versions of one order may wait together."""
     order = new_order()
-    async with afterwards():
-        await stores.orders.create(order, receipt_for(order, 201))
-        order.start_cooking(utc_now())
-        await stores.orders.update(order, receipt_for(order))
-        order.mark_ready(utc_now())
-        await stores.orders.update(order, receipt_for(order))
+    placed = await stores.orders.create(order, receipt_for(order, 201))
+    assert placed is not None
+    order.start_cooking(utc_now())
+    cooking = await stores.orders.update(order, receipt_for(order))
+    order.mark_ready(utc_now())
+    ready = await stores.orders.update(order, receipt_for(order))
+    await asyncio.gather(placed, cooking, ready)
 
     assert [version for _, version in stores.published.kinds(order.id)] == [1, 2, 3, 4]
     assert (await stores.order_doc(order.id))["outbox"] == []
@@ -142,7 +142,7 @@ async def test_a_document_relayed_again_by_the_same_process_publishes_nothing_tw
     stores: Stores,
 ) -> None:
     order = new_order()
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     stale = {**await stores.order_doc(order.id)}
     stale["outbox"] = [entry for entry in stores.published.entries if entry["subject"] == order.id]
 
@@ -154,7 +154,7 @@ async def test_a_document_relayed_again_by_the_same_process_publishes_nothing_tw
 async def test_the_sweep_leaves_alone_what_the_relay_is_publishing(stores: Stores) -> None:
     order = new_order()
     stores.published.held = asyncio.Event()
-    creating = asyncio.create_task(stores.orders.create(order, receipt_for(order, 201)))
+    creating = asyncio.create_task(stored(stores.orders.create(order, receipt_for(order, 201))))
     await asyncio.wait_for(stores.published.reached.wait(), 10)
 
     found = await stores.relay.sweep(stores.collections.with_outbox, grace=NO_GRACE)
@@ -177,7 +177,7 @@ async def test_a_full_backlog_of_outboxes_to_clear_is_cleared_without_a_lull(
     try:
         async with asyncio.timeout(30):
             for order in placed:
-                await orders.create(order, receipt_for(order, 201))
+                await stored(orders.create(order, receipt_for(order, 201)))
             await relay.drain()
             cleared: dict[str, object] = {"outbox": []}
             while await stores.collections.orders.count_documents(cleared) < 3:  # noqa: ASYNC110 - polls the database
@@ -210,8 +210,10 @@ async def placed_and_left_uncleared(stores: Stores, with_view: bool = False) -> 
     running = asyncio.create_task(relay.run())
     order = new_order()
     try:
-        await MongoAggregateStore(stores.collections.orders, OrderCodec(), relay).create(
-            order, receipt_for(order, 201)
+        await stored(
+            MongoAggregateStore(stores.collections.orders, OrderCodec(), relay).create(
+                order, receipt_for(order, 201)
+            )
         )
         await relay.drain()
     finally:
@@ -258,10 +260,10 @@ async def test_the_next_change_replaces_an_outbox_known_published(stores: Stores
     orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
     order = new_order()
     try:
-        await orders.create(order, receipt_for(order, 201))
+        await stored(orders.create(order, receipt_for(order, 201)))
         await relay.drain()
         order.start_cooking(utc_now())
-        await orders.update(order, receipt_for(order))
+        await stored(orders.update(order, receipt_for(order)))
         written = await stores.collections.orders.find_one({"_id": order.id})
         await relay.drain()
     finally:
@@ -286,8 +288,10 @@ async def test_events_recorded_as_published_go_out_once_after_a_restart(stores: 
     try:
         await second.sweep([stores.collections.orders], grace=NO_GRACE)
         order.start_cooking(utc_now())
-        await MongoAggregateStore(stores.collections.orders, OrderCodec(), second).update(
-            order, receipt_for(order)
+        await stored(
+            MongoAggregateStore(stores.collections.orders, OrderCodec(), second).update(
+                order, receipt_for(order)
+            )
         )
         await second.drain()
     finally:
@@ -301,11 +305,11 @@ async def test_events_recorded_as_published_go_out_once_after_a_restart(stores: 
 
 async def test_the_backlog_counts_what_waits_to_be_published(stores: Stores) -> None:
     waiting, published = new_order(utc_now(ago=timedelta(minutes=5))), new_order()
-    await stores.orders.create(published, receipt_for(published, 201))
+    await stored(stores.orders.create(published, receipt_for(published, 201)))
     await stores.relay.drain()
     stores.published.failing = True
     raised = min(event.occurred_at for event in waiting.pending_events)
-    await stores.orders.create(waiting, receipt_for(waiting, 201))
+    await stored(stores.orders.create(waiting, receipt_for(waiting, 201)))
 
     await stores.relay.sweep([stores.collections.orders], grace=timedelta(hours=1))
 
@@ -324,10 +328,10 @@ async def test_clearing_outboxes_never_undoes_the_next_change(stores: Stores) ->
 
     async def whole_life() -> str:
         order = new_order()
-        await orders.create(order, receipt_for(order, 201))
+        await stored(orders.create(order, receipt_for(order, 201)))
         for step in (order.start_cooking, order.mark_ready):
             step(utc_now())
-            await orders.update(order, receipt_for(order))
+            await stored(orders.update(order, receipt_for(order)))
         return order.id
 
     try:
@@ -350,12 +354,15 @@ async def test_a_resent_command_is_answered_only_after_the_relay_of_the_one_it_r
     order = new_order()
     kept = receipt_for(order, 201)
     stores.published.held = asyncio.Event()
-    first = asyncio.ensure_future(stores.orders.create(order, kept))
+    first = asyncio.ensure_future(stored(stores.orders.create(order, kept)))
     await stores.published.reached.wait()
 
     async def resent() -> OperationResult | None:
-        async with afterwards():
-            return await stores.orders.reply_for(order.id, kept.message_id)
+        loaded = await stores.orders.load(order.id, kept.message_id, fresh=True)
+        assert loaded is not None
+        assert loaded.publishing is not None  # the store says what its reply waits for
+        await loaded.publishing
+        return loaded.replies.get(kept.message_id)
 
     again = asyncio.ensure_future(resent())
     await asyncio.sleep(0.3)
@@ -433,7 +440,7 @@ async def test_events_another_relay_published_are_not_published_again(stores: St
         loaded = await orders.load(order.id)
         assert loaded is not None
         loaded.aggregate.start_cooking(utc_now())
-        await orders.update(loaded.aggregate, receipt_for(loaded.aggregate))
+        await stored(orders.update(loaded.aggregate, receipt_for(loaded.aggregate)))
         await relay.drain()
     finally:
         running.cancel()
@@ -460,7 +467,7 @@ async def test_clearing_an_outbox_keeps_the_record_of_a_version_recorded_meanwhi
     name = stores.collections.orders.name
     try:
         orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
-        await orders.create(order, receipt_for(order, 201))
+        await stored(orders.create(order, receipt_for(order, 201)))
         await relay.drain()
         newer = {"_id": f"{name}/{order.id}/3", "document": f"{name}/{order.id}", "version": 3}
         await relayed.insert_one({**newer, "at": utc_now()})
@@ -490,11 +497,11 @@ async def test_a_new_order_is_relayed_without_reading_views_and_a_change_with_on
     order = new_order()
     try:
         orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), relay)
-        await orders.create(order, receipt_for(order, 201))
+        await stored(orders.create(order, receipt_for(order, 201)))
         await relay.drain()
         placed = views.finds
         order.start_cooking(utc_now())
-        await orders.update(order, receipt_for(order))
+        await stored(orders.update(order, receipt_for(order)))
         await relay.drain()
     finally:
         running.cancel()
@@ -509,10 +516,10 @@ async def test_what_failed_is_marked_and_relayed_again_by_the_retry_pass(stores:
     order, other = new_order(), new_order()
     ids = [event.event_id for event in order.pending_events]
     stores.published.failing = True
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     await stores.relay.drain()
     stores.published.failing = False
-    await stores.orders.create(other, receipt_for(other, 201))
+    await stored(stores.orders.create(other, receipt_for(other, 201)))
 
     assert await stores.relay.retry_failed(stores.collections.with_outbox, timedelta(hours=1)) == 0
     (mark,) = await stores.collections.outbox_waiting.find({}).to_list()
@@ -539,7 +546,7 @@ async def test_a_mark_left_by_a_relay_that_died_is_taken_by_another(stores: Stor
     try:
         stores.published.failing = True
         orders = MongoAggregateStore(stores.collections.orders, OrderCodec(), first)
-        await orders.create(order, receipt_for(order, 201))
+        await stored(orders.create(order, receipt_for(order, 201)))
         await first.drain()
         await first.retry_failed([stores.collections.orders], timedelta(hours=1))  # marks only
     finally:
@@ -562,7 +569,7 @@ async def test_a_command_that_comes_back_after_its_change_relays_what_was_left(
     mark them (its outbox still holds them); the command comes back to another worker,
     which finds its reply in the inbox and publishes the events before it answers."""
     order = new_order()
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     died = relay_for(stores, True)
     running = asyncio.create_task(died.run())
     try:
@@ -572,17 +579,18 @@ async def test_a_command_that_comes_back_after_its_change_relays_what_was_left(
         loaded.aggregate.start_cooking(utc_now())
         cooking = receipt_for(loaded.aggregate)
         stores.published.failing = True
-        await theirs.update(loaded.aggregate, cooking)
+        await stored(theirs.update(loaded.aggregate, cooking))
     finally:
         running.cancel()
         stores.published.failing = False
     assert stores.published.kinds(order.id) == [("orders.placed", 1), ("orders.confirmed", 2)]
 
     mine = MongoAggregateStore(stores.collections.orders, OrderCodec(), stores.relay)
-    async with afterwards():
-        again = await mine.load(order.id, cooking.message_id)
-
+    again = await mine.load(order.id, cooking.message_id)
     assert again is not None
+    assert again.publishing is not None  # its reply waits for the leftovers
+    await again.publishing
+
     assert cooking.message_id in again.replies
     assert stores.published.kinds(order.id)[-1] == ("orders.cooking-started", 3)
     view = await stores.collections.order_views.find_one({"_id": order.id})

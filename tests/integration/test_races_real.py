@@ -23,7 +23,7 @@ from worker.adapters.mongo.database import Collections, Document, connect
 from worker.adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from worker.application.errors import ConcurrencyError
 from worker.application.mediator import Outcome
-from worker.application.ports import Loaded, Receipt
+from worker.application.ports import Loaded, Publishing, Receipt
 from worker.domain.customers import Customer, normalize_phone
 from worker.domain.orders import Order
 
@@ -80,13 +80,14 @@ class RacingOrders(Racing, MongoAggregateStore[Order]):
         await self.meet("read")
         return loaded
 
-    async def update(self, aggregate: Order, receipt: Receipt | None) -> None:
+    async def update(self, aggregate: Order, receipt: Receipt | None) -> Publishing:
         try:
-            await super().update(aggregate, receipt)
+            published = await super().update(aggregate, receipt)
         except ConcurrencyError:
             self.conflicts += 1
             raise
         self.wrote()
+        return published
 
 
 class RacingCustomers(Racing, MongoCustomerStore):
@@ -95,22 +96,23 @@ class RacingCustomers(Racing, MongoCustomerStore):
         await self.meet("read")
         return found
 
-    async def create(self, aggregate: Customer, receipt: Receipt | None) -> bool:
+    async def create(self, aggregate: Customer, receipt: Receipt | None) -> Publishing | None:
         created = await super().create(aggregate, receipt)
-        if created:
+        if created is not None:
             self.wrote()
         else:
             self.conflicts += 1
         return created
 
-    async def update(self, aggregate: Customer, receipt: Receipt | None) -> None:
+    async def update(self, aggregate: Customer, receipt: Receipt | None) -> Publishing:
         await self.meet("write")
         try:
-            await super().update(aggregate, receipt)
+            published = await super().update(aggregate, receipt)
         except ConcurrencyError:
             self.conflicts += 1
             raise
         self.wrote()
+        return published
 
 
 @dataclasses.dataclass

@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import WriteError
 
+from pizzeria_contracts import OperationResult
 from worker.adapters.mongo.batch import UpdateBatcher, VersionedUpdate
 from worker.adapters.mongo.database import INDEXES, Document, create_indexes
 from worker.adapters.mongo.documents import CustomerCodec, OrderCodec
@@ -19,7 +21,7 @@ from worker.application.wire import event_body, order_view
 from worker.domain.customers import Customer
 from worker.domain.orders import OrderStatus
 
-from .conftest import Stores, new_order, random_phone, receipt_for, utc_now
+from .conftest import Stores, new_order, random_phone, receipt_for, stored, utc_now
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +36,7 @@ async def test_a_created_order_loads_back_with_every_field(stores: Stores) -> No
     order = new_order()
     expected = dict(vars(order), pending_events=[])
 
-    assert await stores.orders.create(order, receipt_for(order, 201))
+    assert await stored(stores.orders.create(order, receipt_for(order, 201)))
 
     loaded = await stores.orders.load(order.id)
     assert loaded is not None
@@ -54,11 +56,11 @@ async def test_loading_an_unknown_order_finds_nothing(stores: Stores) -> None:
 
 async def test_creating_an_order_whose_id_exists_returns_false(stores: Stores) -> None:
     order = new_order()
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     twin = new_order()
     twin.id = order.id
 
-    assert await stores.orders.create(twin, receipt_for(twin, 201)) is False
+    assert await stored(stores.orders.create(twin, receipt_for(twin, 201))) is False
 
     loaded = await stores.orders.load(order.id)
     assert loaded is not None
@@ -75,7 +77,7 @@ async def test_orders_created_at_once_each_learn_their_own_fate(stores: Stores) 
     receipts = [receipt_for(order, 201) for order in orders + twins]
 
     created = await asyncio.gather(
-        *(stores.orders.create(o, r) for o, r in zip(orders + twins, receipts, strict=True))
+        *(stored(stores.orders.create(o, r)) for o, r in zip(orders + twins, receipts, strict=True))
     )
 
     assert created == [True] * len(orders) + [False] * len(twins)
@@ -87,18 +89,18 @@ async def test_orders_created_at_once_each_learn_their_own_fate(stores: Stores) 
     views = await stores.collections.order_views.count_documents({})
     assert views == len(orders)
     await stores.relay.drain()
-    stored = await stores.collections.orders.find({}, {"outbox": 1}).to_list()
-    assert [doc for doc in stored if doc["outbox"]] == []
+    docs = await stores.collections.orders.find({}, {"outbox": 1}).to_list()
+    assert [doc for doc in docs if doc["outbox"]] == []
 
 
 async def test_orders_and_customers_read_at_once_each_get_their_own(stores: Stores) -> None:
     """Reads in flight together, sent as one `find` with `$in` (test_batch counts them)."""
     orders = [new_order() for _ in range(5)]
     for order in orders:
-        await stores.orders.create(order, receipt_for(order, 201))
+        await stored(stores.orders.create(order, receipt_for(order, 201)))
     customers = [customer(random_phone()) for _ in range(3)]
     for each in customers:
-        await stores.customers.create(each, None)
+        await stored(stores.customers.create(each, None))
     ids = [order.id for order in orders]
     phones = [each.phone for each in customers]
 
@@ -120,41 +122,51 @@ async def test_orders_and_customers_read_at_once_each_get_their_own(stores: Stor
 
 async def test_updating_from_a_stale_version_raises_and_stores_nothing(stores: Stores) -> None:
     order = new_order()
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     first, second = await stores.orders.load(order.id), await stores.orders.load(order.id)
     assert first is not None
     assert second is not None
     first.aggregate.start_cooking(utc_now())
-    await stores.orders.update(first.aggregate, receipt_for(first.aggregate))
+    await stored(stores.orders.update(first.aggregate, receipt_for(first.aggregate)))
     second.aggregate.cancel("changed my mind", utc_now())
     stale = receipt_for(second.aggregate)
 
     with pytest.raises(ConcurrencyError):
-        await stores.orders.update(second.aggregate, stale)
+        await stored(stores.orders.update(second.aggregate, stale))
 
     doc = await stores.order_doc(order.id)
     assert (doc["status"], doc["version"], doc["cancel_reason"]) == ("cooking", 3, None)
     assert stale.message_id not in [entry["message_id"] for entry in doc["inbox"]]
     assert "orders.cancelled" not in [kind for kind, _ in stores.published.kinds(order.id)]
-    assert await stores.orders.reply_for(order.id, stale.message_id) is None
+    assert stale.message_id not in await replies_of(stores, order.id)
+
+
+async def replies_of(
+    stores: Stores, order_id: str, message_id: str = ""
+) -> Mapping[str, OperationResult]:
+    """The replies stored with an order's changes, as a command with this id reads them."""
+    loaded = await stores.orders.load(order_id, message_id, fresh=True)
+    assert loaded is not None
+    return loaded.replies
 
 
 async def test_the_reply_stored_with_a_change_is_found_again(stores: Stores) -> None:
     order = new_order()
     placed = receipt_for(order, 201)
-    await stores.orders.create(order, placed)
+    await stored(stores.orders.create(order, placed))
     order.start_cooking(utc_now())
     cooking = receipt_for(order)
-    await stores.orders.update(order, cooking)
+    await stored(stores.orders.update(order, cooking))
 
-    again = await stores.orders.reply_for(order.id, placed.message_id)
-    assert again is not None
+    replies = await replies_of(stores, order.id, placed.message_id)
     assert placed.result is not None
-    assert again.model_dump(mode="json") == placed.result.model_dump(mode="json")
-    found = await stores.orders.reply_for(order.id, cooking.message_id)
-    assert found is not None
+    assert replies[placed.message_id].model_dump(mode="json") == placed.result.model_dump(
+        mode="json"
+    )
+    replies = await replies_of(stores, order.id, cooking.message_id)
+    found = replies[cooking.message_id]
     assert (found.status, found.data["status"]) == (200, "cooking")
-    assert await stores.orders.reply_for(order.id, uuid.uuid4().hex) is None
+    assert uuid.uuid4().hex not in replies
     loaded = await stores.orders.load(order.id, fresh=True)
     assert loaded is not None
     assert not loaded.remembered
@@ -175,13 +187,13 @@ async def test_a_store_that_remembers_a_document_another_wrote_over_reads_it_aga
     stores: Stores,
 ) -> None:
     order = new_order()
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     other = MongoAggregateStore(stores.collections.orders, OrderCodec(), stores.relay)
     theirs = await other.load(order.id)
     assert theirs is not None
     assert not theirs.remembered
     theirs.aggregate.start_cooking(utc_now())
-    await other.update(theirs.aggregate, receipt_for(theirs.aggregate))
+    await stored(other.update(theirs.aggregate, receipt_for(theirs.aggregate)))
 
     mine = await stores.orders.load(order.id)
     assert mine is not None
@@ -189,7 +201,7 @@ async def test_a_store_that_remembers_a_document_another_wrote_over_reads_it_aga
     assert mine.aggregate.status == OrderStatus.CONFIRMED
     mine.aggregate.cancel("changed my mind", utc_now())
     with pytest.raises(ConcurrencyError):
-        await stores.orders.update(mine.aggregate, receipt_for(mine.aggregate))
+        await stored(stores.orders.update(mine.aggregate, receipt_for(mine.aggregate)))
     again = await stores.orders.load(order.id)
     assert again is not None
     assert not again.remembered
@@ -200,11 +212,11 @@ async def test_events_are_relayed_in_version_order_then_leave_the_outbox(stores:
     order = new_order()
     raised = list(order.pending_events)
     placed = receipt_for(order, 201)
-    await stores.orders.create(order, placed)
+    await stored(stores.orders.create(order, placed))
     order.start_cooking(utc_now())
     raised += order.pending_events
     cooking = receipt_for(order)
-    await stores.orders.update(order, cooking)
+    await stored(stores.orders.update(order, cooking))
 
     entries = stores.published.about(order.id)
     assert [(e["id"], e["type"], e["version"]) for e in entries] == [
@@ -221,11 +233,11 @@ async def test_events_are_relayed_in_version_order_then_leave_the_outbox(stores:
 async def test_the_read_model_mirrors_the_order_after_each_change(stores: Stores) -> None:
     views = stores.collections.order_views
     order = new_order()
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     assert await views.find_one({"_id": order.id}, SERVED) == order_view(order)
 
     order.start_cooking(utc_now())
-    await stores.orders.update(order, receipt_for(order))
+    await stored(stores.orders.update(order, receipt_for(order)))
 
     assert await views.find_one({"_id": order.id}, SERVED) == order_view(order)
 
@@ -233,12 +245,12 @@ async def test_the_read_model_mirrors_the_order_after_each_change(stores: Stores
 async def test_an_older_projection_never_overwrites_a_newer_one(stores: Stores) -> None:
     views = stores.collections.order_views
     order = new_order()
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     created = await stores.order_doc(order.id)
     first_events = stores.published.about(order.id)
     order.start_cooking(utc_now())
     order.mark_ready(utc_now())
-    await stores.orders.update(order, receipt_for(order))
+    await stored(stores.orders.update(order, receipt_for(order)))
 
     await stores.relay.relay(stores.collections.orders, dict(created, outbox=first_events))
 
@@ -251,8 +263,8 @@ async def test_a_phone_belongs_to_one_customer_only(stores: Stores) -> None:
     phone = random_phone()
     first, second = customer(phone), customer(phone)
 
-    assert await stores.customers.create(first, None) is True
-    assert await stores.customers.create(second, None) is False
+    assert await stored(stores.customers.create(first, None)) is True
+    assert await stored(stores.customers.create(second, None)) is False
 
     found = await stores.customers.find_by_phone(phone)
     assert found is not None
@@ -319,7 +331,7 @@ async def test_a_store_forgets_the_events_the_relay_cleared(stores: Stores) -> N
     memory of that version drops its events too, so the next write does not hand them
     to the relay again."""
     order = new_order()
-    await stores.orders.create(order, receipt_for(order, 201))
+    await stored(stores.orders.create(order, receipt_for(order, 201)))
     remembered = await stores.orders.load(order.id, uuid.uuid4().hex)
     assert remembered is not None
     assert remembered.remembered

@@ -25,7 +25,7 @@ from worker.application.deadlines import (
     Timeouts,
     next_deadline,
 )
-from worker.application.ports import Receipt
+from worker.application.ports import Publishing, Receipt
 from worker.bootstrap import build_mediator
 from worker.domain import events as ev
 from worker.domain.errors import NotLateError
@@ -255,14 +255,14 @@ class MovesOnMeanwhile(FakeOrders):
         self.clock: ManualClock | None = None
         self.moved = False
 
-    async def update(self, aggregate: Order, receipt: Receipt | None) -> None:
+    async def update(self, aggregate: Order, receipt: Receipt | None) -> Publishing:
         ours = receipt is not None and receipt.message_id.startswith(MESSAGE_PREFIX)
         if ours and self.clock and not self.moved:
             self.moved = True
             rival = copy.deepcopy(self.items[aggregate.id])
             getattr(rival, self.move)(self.clock())
             await FakeOrders.update(self, rival, None)
-        await super().update(aggregate, receipt)
+        return await super().update(aggregate, receipt)
 
 
 @pytest.mark.parametrize(
@@ -313,9 +313,9 @@ class Interleaves(FakeOrders):
         await asyncio.sleep(0)
         return await super().load(*args, **kwargs)
 
-    async def update(self, aggregate: Order, receipt: Receipt | None) -> None:
+    async def update(self, aggregate: Order, receipt: Receipt | None) -> Publishing:
         await asyncio.sleep(0)
-        await super().update(aggregate, receipt)
+        return await super().update(aggregate, receipt)
 
 
 async def test_interleaved_workers_store_one_effect_each() -> None:

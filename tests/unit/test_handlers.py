@@ -8,7 +8,7 @@ from pizzeria_contracts import names
 from tests.fakes import FakeCustomers, FakeOrders
 from tests.unit.pizzeria import Pizzeria, order_body
 from worker.application.errors import DatabaseUnavailableError
-from worker.application.ports import Receipt
+from worker.application.ports import Publishing, Receipt
 from worker.domain.customers import Customer, customer_id_for
 from worker.domain.orders import Order
 
@@ -157,21 +157,22 @@ class Dying:
 
 
 class DyingOrders(Dying, FakeOrders):
-    async def create(self, aggregate: Order, receipt: Receipt | None) -> bool:
+    async def create(self, aggregate: Order, receipt: Receipt | None) -> Publishing | None:
         created = await super().create(aggregate, receipt)
         self.after_write()
         return created
 
 
 class DyingCustomers(Dying, FakeCustomers):
-    async def create(self, aggregate: Customer, receipt: Receipt | None) -> bool:
+    async def create(self, aggregate: Customer, receipt: Receipt | None) -> Publishing | None:
         created = await super().create(aggregate, receipt)
         self.after_write()
         return created
 
-    async def update(self, aggregate: Customer, receipt: Receipt | None) -> None:
-        await super().update(aggregate, receipt)
+    async def update(self, aggregate: Customer, receipt: Receipt | None) -> Publishing:
+        published = await super().update(aggregate, receipt)
         self.after_write()
+        return published
 
 
 @pytest.mark.parametrize("dies", ["after the customer", "after the order"])

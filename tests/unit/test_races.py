@@ -9,7 +9,7 @@ from pizzeria_contracts import names
 from tests.fakes import FakeCustomers, FakeOrders
 from tests.unit.pizzeria import Pizzeria, order_body
 from worker.application.errors import ConcurrencyError
-from worker.application.ports import Receipt
+from worker.application.ports import Publishing, Receipt
 from worker.domain.customers import Customer
 from worker.domain.orders import Order
 
@@ -24,7 +24,7 @@ class LosesOneRace(FakeOrders):
         self.updates = 0
         self.rival_cancels = rival_cancels
 
-    async def update(self, aggregate: Order, receipt: Receipt | None) -> None:
+    async def update(self, aggregate: Order, receipt: Receipt | None) -> Publishing:
         self.updates += 1
         if self.updates == 1:
             stored = await self.load(aggregate.id)
@@ -32,11 +32,11 @@ class LosesOneRace(FakeOrders):
                 stored.aggregate.cancel("the rival won", aggregate.updated_at)
                 await super().update(stored.aggregate, None)
             raise ConcurrencyError(aggregate.id)
-        await super().update(aggregate, receipt)
+        return await super().update(aggregate, receipt)
 
 
 class AlwaysLoses(FakeOrders):
-    async def update(self, aggregate: Order, receipt: Receipt | None) -> None:
+    async def update(self, aggregate: Order, receipt: Receipt | None) -> Publishing:
         raise ConcurrencyError(aggregate.id)
 
 
@@ -47,7 +47,7 @@ class RegisteredMeanwhile(FakeCustomers):
         super().__init__()
         self.rival_id = uuid4().hex
 
-    async def create(self, aggregate: Customer, receipt: Receipt | None) -> bool:
+    async def create(self, aggregate: Customer, receipt: Receipt | None) -> Publishing | None:
         if not self.items:
             rival = Customer.register(self.rival_id, "Ann", aggregate.phone, None, None, NOW)
             await super().create(rival, None)
@@ -59,11 +59,11 @@ class CustomerUpdateLosesOneRace(FakeCustomers):
         super().__init__()
         self.updates = 0
 
-    async def update(self, aggregate: Customer, receipt: Receipt | None) -> None:
+    async def update(self, aggregate: Customer, receipt: Receipt | None) -> Publishing:
         self.updates += 1
         if self.updates == 1:
             raise ConcurrencyError(aggregate.id)
-        await super().update(aggregate, receipt)
+        return await super().update(aggregate, receipt)
 
 
 async def test_a_version_conflict_is_retried_and_succeeds() -> None:

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from pizzeria_contracts import FieldError, OperationResult
 
-from ..domain.errors import ConflictError, DomainError, NotFoundError
+from ..domain.errors import DomainError
 from .mediator import Message, Next, Outcome
+from .wire import domain_failure
 
 log = logging.getLogger("worker.messages")
 
@@ -159,15 +160,3 @@ def from_validation_error(error: ValidationError) -> Outcome:
     ]
     detail = "; ".join(f"{field.field}: {field.message}" for field in fields)
     return invalid("invalid-message", f"The message is invalid: {detail}", fields)
-
-
-def domain_failure(error: DomainError) -> OperationResult:
-    status = (
-        404
-        if isinstance(error, NotFoundError)
-        else 409
-        if isinstance(error, ConflictError)
-        else 400
-    )
-    errors = [FieldError(field=error.field, message=error.message)] if error.field else None
-    return OperationResult.failure(status, error.message, errors)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from pizzeria_contracts import CancelOrder, OperationResult, names
+from pizzeria_contracts import CancelOrder, names
 
 from ..domain.errors import DomainError
 from ..domain.orders import Lateness, Order, OrderStatus
@@ -33,6 +33,7 @@ from .context import MessageContext
 from .handlers.orders import change_order
 from .mediator import Outcome
 from .ports import Clock, OrderStore
+from .wire import domain_failure
 
 log = logging.getLogger("worker.deadlines")
 
@@ -163,25 +164,27 @@ class OrderDeadlines:
         )
         if cancel:
             body = CancelOrder(order_id=order.id, reason=KITCHEN_TIMEOUT).model_dump_json()
-            result = (await self._send(names.CANCEL_ORDER, body.encode(), context)).result
+            outcome = await self._send(names.CANCEL_ORDER, body.encode(), context)
             # Through the mediator nothing says whether this call stored it or found the
             # reply of another worker that acted in the same instant (one that comes
             # later reads the order cancelled, and sends nothing): counted as stored.
-            took = result.ok
+            took = outcome.result.ok
         else:
             kind = Lateness.KITCHEN if deadline.action is Action.WARN_KITCHEN else Lateness.DELIVERY
             stored: list[int] = []
             try:
-                result = await change_order(
+                outcome = await change_order(
                     self._orders,
                     order.id,
                     context,
                     lambda o: o.flag_late(kind, deadline.at, self._clock()),
                     stored=stored.append,
                 )
-            except DomainError as error:
-                result = OperationResult.failure(409, error.message)
+            except DomainError as error:  # the order is gone
+                outcome = Outcome(domain_failure(error))
             took = bool(stored)  # not when another worker's stored reply came back
+        await outcome.published()  # done with the order once what it stored is out
+        result = outcome.result
         if not result.ok:
             log.info("%s of order %s not taken: %s", deadline.action, order.id, result.detail)
             return None

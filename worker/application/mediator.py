@@ -7,6 +7,7 @@ that the domain names become operation results; failures worth retrying
 (`TransientError`, or anything unexpected) propagate to the entrypoint.
 """
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -16,8 +17,10 @@ from pizzeria_contracts import OperationResult, WireModel, names
 from ..domain.customers import normalize_phone
 from ..domain.menu import pizza_key
 from .context import MessageContext
+from .ports import Publishing
 
-Handler = Callable[[Any, MessageContext], Awaitable[OperationResult]]
+Handler = Callable[[Any, MessageContext], Awaitable["OperationResult | Outcome"]]
+"""A query's handler returns its reply; a command's, its Outcome when it stored events."""
 
 LANE_FIELDS: dict[str, Callable[[str], str]] = {
     "order_id": str,
@@ -65,10 +68,23 @@ class Message:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
-    """A handled message: the reply, and a dead-letter reason when it was unusable."""
+    """A handled message: the reply, a dead-letter reason when it was unusable, and the
+    publishing of the events its reply speaks for.
+
+    A command holds its lane (its order, phone or pizza) only while it reads and
+    writes; its events are published after, so the next command about the same thing
+    does not wait for the broker's confirms of this one. `publishing` says what the
+    reply must still wait for: the events this message stored, or those of an earlier
+    change it answers for (a message seen before, a refusal of a state on its way)."""
 
     result: OperationResult
     dead_letter: str | None = None
+    publishing: tuple[Publishing, ...] = dataclasses.field(default=(), compare=False)
+
+    async def published(self) -> None:
+        """Wait until the events this reply speaks for are published (each wait may be
+        cancelled alone: the publishing goes on, for every other waiter)."""
+        await asyncio.gather(*(asyncio.shield(each) for each in self.publishing))
 
     @property
     def kind(self) -> str:
@@ -117,4 +133,5 @@ def _wrap(behaviour: Behaviour, next_: Next) -> Next:
 async def _call_handler(message: Message) -> Outcome:
     if message.route is None or message.request is None:
         raise RuntimeError("the validation behaviour must run before the handler")
-    return Outcome(await message.route.handler(message.request, message.context))
+    handled = await message.route.handler(message.request, message.context)
+    return handled if isinstance(handled, Outcome) else Outcome(handled)

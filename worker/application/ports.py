@@ -1,7 +1,7 @@
 """What the application needs from the outside world, as protocols."""
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import date, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -13,6 +13,10 @@ from ..domain.orders import Order
 from ..domain.pizzas import Pizza
 
 T = TypeVar("T")
+
+Publishing = Awaitable[None]
+"""Done once the events a write stored are published (or, failing that, marked for the
+relay's periodic pass): what a reply that speaks for them waits for."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -39,14 +43,17 @@ class Loaded(Generic[T]):
     """Answered from the store's memory of its own last read or write of it, not read
     now: another writer may have moved it since. Storing over it then fails with
     ConcurrencyError; a refusal is confirmed on a fresh load first."""
+    publishing: Publishing | None = None
+    """The publishing of events this worker stored for it and has not published yet: a
+    reply given from `replies`, or a refusal of the state loaded, waits for it."""
 
 
 class AggregateStore(Protocol[T]):
     """Loads and stores one kind of aggregate with optimistic concurrency.
 
     A write stores the aggregate's pending events in its outbox and the
-    receipt in its inbox in the same single-document update, and returns once
-    the events are relayed (or, failing that, marked to be relayed again).
+    receipt in its inbox in the same single-document update, and returns their
+    publishing: the caller's reply waits for it, the aggregate's lane need not.
     """
 
     async def load(
@@ -56,15 +63,11 @@ class AggregateStore(Protocol[T]):
         `fresh`, it may come from the store's memory (`Loaded.remembered`)."""
         ...
 
-    async def create(self, aggregate: T, receipt: Receipt | None) -> bool:
-        """Insert a new aggregate; False when its id (or a unique key) is taken."""
+    async def create(self, aggregate: T, receipt: Receipt | None) -> Publishing | None:
+        """Insert a new aggregate; None when its id (or a unique key) is taken."""
         ...
 
-    async def reply_for(self, aggregate_id: str, message_id: str) -> OperationResult | None:
-        """The reply stored with the change that this message made, if it made one."""
-        ...
-
-    async def update(self, aggregate: T, receipt: Receipt | None) -> None:
+    async def update(self, aggregate: T, receipt: Receipt | None) -> Publishing:
         """Store the aggregate's changes; ConcurrencyError when its version moved."""
         ...
 

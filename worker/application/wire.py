@@ -3,9 +3,11 @@
 from decimal import Decimal
 from typing import Any
 
+from pizzeria_contracts import FieldError, OperationResult
 from pizzeria_contracts.base import money
 
 from ..domain import events as ev
+from ..domain.errors import ConflictError, DomainError, NotFoundError
 from ..domain.menu import TOPPING_PRICE, Menu, MenuItem, Size
 from ..domain.orders import LateNotice, Order, OrderItem
 
@@ -92,3 +94,16 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain(part) for part in value]
     return value
+
+
+def domain_failure(error: DomainError) -> OperationResult:
+    """A refusal of the domain's as the reply says it: 404, 409 or 400 with what was wrong."""
+    status = (
+        404
+        if isinstance(error, NotFoundError)
+        else 409
+        if isinstance(error, ConflictError)
+        else 400
+    )
+    errors = [FieldError(field=error.field, message=error.message)] if error.field else None
+    return OperationResult.failure(status, error.message, errors)

@@ -25,7 +25,6 @@ from ..adapters.rabbit.retry import RetryPolicy, attempts_so_far, claims_to_be_a
 from ..application.context import MessageContext
 from ..application.errors import DatabaseUnavailableError
 from ..application.mediator import Mediator, Outcome
-from ..application.settling import afterwards
 from ..observability import tracing
 from ..observability.metrics import Metrics
 from .settled import Settled
@@ -148,8 +147,9 @@ class Subscriber:
         """The outcome to answer with, or None when the message will be tried again."""
         while True:
             try:
-                async with afterwards():  # lanes free, events published: then answer
-                    return await self._mediator.send(context.name, raw.body, context)
+                outcome = await self._mediator.send(context.name, raw.body, context)
+                await outcome.published()  # its lane is free; its events go out first
+                return outcome
             except DatabaseUnavailableError:
                 await self._database.wait_until_up()
             except Exception as error:  # noqa: BLE001 - every failure is retried or answered

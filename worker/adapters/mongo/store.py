@@ -1,6 +1,6 @@
 """One store for every aggregate: optimistic versions, outbox and inbox in one document."""
 
-import asyncio
+import dataclasses
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -12,8 +12,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pizzeria_contracts import OperationResult
 
 from ...application.errors import ConcurrencyError
-from ...application.ports import Loaded, Receipt
-from ...application.settling import finish
+from ...application.ports import Loaded, Publishing, Receipt
 from ...domain.customers import Customer, customer_id_for
 from ...domain.events import DomainEvent
 from .batch import FindBatcher, InsertBatcher, UpdateBatcher, VersionedUpdate
@@ -65,9 +64,7 @@ class MongoAggregateStore(Generic[A]):
         self, aggregate_id: str, message_id: str = "", *, fresh: bool = False
     ) -> Loaded[A] | None:
         loaded = await self._recall_or_read(aggregate_id, message_id, fresh)
-        if loaded is not None:
-            await self._after_its_relay(aggregate_id)
-        return loaded
+        return None if loaded is None else self._with_its_publishing(loaded, aggregate_id)
 
     async def _recall_or_read(self, doc_id: str, message_id: str, fresh: bool) -> Loaded[A] | None:
         """From memory when this store remembers the document and the message is not in
@@ -95,35 +92,34 @@ class MongoAggregateStore(Generic[A]):
         """A message that comes back after its change was stored (its worker died, or
         its reply could not be sent) finds its events possibly unpublished: relay what
         waits in the outbox, unless this relay has it on its way (what went out already
-        is skipped). Its answer waits for that (`_after_its_relay`)."""
+        is skipped). Its answer waits for that (`_with_its_publishing`)."""
         if doc.get("outbox") and self._relay.on_its_way(self.collection.name, doc["_id"]) is None:
             self._relay.submit(self.collection, state_and_outbox(doc))
 
-    async def _after_its_relay(self, aggregate_id: str) -> None:
+    def _with_its_publishing(self, loaded: Loaded[A], aggregate_id: str) -> Loaded[A]:
         """A command that read this document answers only once what this worker is still
         publishing of it is out: a re-sent command answered from the inbox must not
-        answer before the command it repeats, whose events and view are on their way.
-        Deferred past the lane, like the command's own relay (`finish`)."""
+        answer before the command it repeats, whose events and view are on their way."""
         on_its_way = self._relay.on_its_way(self.collection.name, aggregate_id)
-        if on_its_way is not None:
-            await finish(asyncio.shield(on_its_way))
+        if on_its_way is None:
+            return loaded
+        return dataclasses.replace(loaded, publishing=on_its_way)
 
     def _loaded(self, doc: Mapping[str, Any]) -> Loaded[A]:
         return Loaded(self._codec.decode(doc), StoredReplies(doc.get("inbox", ())))
 
-    async def create(self, aggregate: A, receipt: Receipt | None) -> bool:
+    async def create(self, aggregate: A, receipt: Receipt | None) -> Publishing | None:
         doc = self._codec.encode(aggregate)
         doc["outbox"] = [outbox_entry(event, receipt) for event in aggregate.pending_events]
         inbox = inbox_entries(receipt)
         async with database_call("create"):
             if not await self._inserts.insert({**doc, "inbox": inbox}):
-                return False
+                return None
         aggregate.pending_events.clear()
         self._memory.wrote(doc, (), inbox)
-        await finish(self._relay.submit(self.collection, doc, inserted=True))
-        return True
+        return self._relay.submit(self.collection, doc, inserted=True)
 
-    async def update(self, aggregate: A, receipt: Receipt | None) -> None:
+    async def update(self, aggregate: A, receipt: Receipt | None) -> Publishing:
         """Store the new state and events over the version the aggregate was loaded at.
 
         The new events join what waits in the outbox, unless the relay knows all of
@@ -171,7 +167,7 @@ class MongoAggregateStore(Generic[A]):
             self._relay.replaced(name, aggregate.id, loaded)
         events.clear()
         self._memory.wrote(doc, before.seen if before else None, inbox)
-        await finish(self._relay.submit(self.collection, doc))
+        return self._relay.submit(self.collection, doc)
 
     async def _write(self, match: Document, change: Document, inbox: list[Document]) -> bool:
         """Whether the versioned update matched. One that keeps a reply is gathered with
@@ -181,17 +177,6 @@ class MongoAggregateStore(Generic[A]):
         inbox[0]["write"] = uuid.uuid4().hex
         update = VersionedUpdate(match["_id"], match["version"], change, inbox[0]["write"])
         return await self._updates.update(update)
-
-    async def reply_for(self, aggregate_id: str, message_id: str) -> OperationResult | None:
-        async with database_call("reply_for"):
-            doc = await self.collection.find_one({"_id": aggregate_id})
-        if doc is None:
-            return None
-        replies = StoredReplies(doc.get("inbox", ()))
-        if message_id in replies:
-            self._relay_leftovers(doc)
-        await self._after_its_relay(aggregate_id)
-        return replies.get(message_id)
 
 
 class StoredReplies(Mapping[str, OperationResult]):
@@ -235,15 +220,12 @@ class MongoCustomerStore(MongoAggregateStore[Customer]):
         customer_id = customer_id_for(phone)
         loaded = await self._recall_or_read(customer_id, message_id, fresh=False)
         if loaded is not None:
-            await self._after_its_relay(customer_id)
-            return loaded
+            return self._with_its_publishing(loaded, customer_id)
         async with database_call("find_by_phone"):
             doc = await self.collection.find_one({"phone": phone})
         if doc is None:
             return None
-        loaded = self._took(doc, message_id)
-        await self._after_its_relay(doc["_id"])
-        return loaded
+        return self._with_its_publishing(self._took(doc, message_id), doc["_id"])
 
 
 def state_and_outbox(doc: Mapping[str, Any]) -> Document:

@@ -9,7 +9,9 @@ from ...domain.errors import DomainError, VersionMovedError
 from ...domain.events import DomainEvent
 from ..context import MessageContext
 from ..errors import ConcurrencyError
+from ..mediator import Outcome
 from ..ports import AggregateStore, Receipt
+from ..wire import domain_failure
 
 CONFLICT_ATTEMPTS = 5
 """How often a command reloads and applies again after losing a race."""
@@ -37,15 +39,16 @@ async def change(
     status: int = 200,
     *,
     stored: Callable[[int], None] | None = None,
-) -> OperationResult:
+) -> Outcome:
     """Load, change and store an aggregate; a lost race reloads and applies again.
 
     A command seen before (same `message_id`) gets its stored reply and changes
-    nothing. Domain errors from `apply` propagate: nothing was stored; so does
+    nothing. A domain error from `apply` is the reply (nothing was stored), and so is
     VersionMovedError when the context expects another version than the stored one.
-    `stored` learns the version this call stored (not called for a stored reply). A refusal of
-    what the store remembered is confirmed on the stored aggregate first: another
-    worker may have moved it on.
+    Either kind of reply waits for what the store still publishes of the aggregate:
+    it speaks of that state. `stored` learns the version this call stored (not called
+    for a stored reply). A refusal of what the store remembered is confirmed on the
+    stored aggregate first: another worker may have moved it on.
     """
     message_id = context.message_id or ""
     fresh = False
@@ -53,25 +56,26 @@ async def change(
         loaded = await store.load(aggregate_id, message_id, fresh=fresh)
         if loaded is None:
             raise missing()
+        before = () if loaded.publishing is None else (loaded.publishing,)
         if (prior := loaded.replies.get(message_id)) is not None:
-            return prior
+            return Outcome(prior, publishing=before)
         aggregate = loaded.aggregate
         try:
             expected = context.expected_version
             if expected is not None and aggregate.version != expected:
                 raise VersionMovedError(aggregate_id, expected, aggregate.version)
             apply(aggregate)
-        except DomainError:
+        except DomainError as error:
             if not loaded.remembered:
-                raise
+                return Outcome(domain_failure(error), publishing=before)
             fresh = True
             continue
         result = OperationResult.success(view(aggregate), status)
         try:
-            await store.update(aggregate, receipt(context, result))
+            publishing = await store.update(aggregate, receipt(context, result))
         except ConcurrencyError:
             continue
         if stored is not None:
             stored(aggregate.version)
-        return result
+        return Outcome(result, publishing=(*before, publishing))
     raise ConcurrencyError(f"{aggregate_id} kept changing")

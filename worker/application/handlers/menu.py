@@ -7,6 +7,7 @@ from ...domain.menu import pizza_key
 from ...domain.pizzas import Pizza
 from ..context import MessageContext
 from ..errors import ConcurrencyError
+from ..mediator import Outcome
 from ..ports import Clock, MenuSource, PizzaStore
 from ..wire import menu_item_view
 from .common import CONFLICT_ATTEMPTS, change, receipt
@@ -23,17 +24,17 @@ async def add_pizza(
     pizzas: PizzaStore,
     menu: MenuSource,
     clock: Clock,
-) -> OperationResult:
+) -> Outcome:
     key = pizza_key(command.name)
     for _ in range(CONFLICT_ATTEMPTS):
         if await pizzas.load(key) is None:
             pizza = Pizza.add(command.name, command.base_price, command.description, clock())
             result = OperationResult.success(pizza_view(pizza), 201)
-            if await pizzas.create(pizza, receipt(context, result)):
+            if (publishing := await pizzas.create(pizza, receipt(context, result))) is not None:
                 menu.forget()
-                return result
+                return Outcome(result, publishing=(publishing,))
             continue  # added by somebody else meanwhile: load it
-        result = await change(
+        outcome = await change(
             pizzas,
             key,
             context,
@@ -43,7 +44,7 @@ async def add_pizza(
             status=201,
         )
         menu.forget()
-        return result
+        return outcome
     raise ConcurrencyError(f"pizza {key} kept changing")
 
 
@@ -54,8 +55,8 @@ async def update_pizza(
     pizzas: PizzaStore,
     menu: MenuSource,
     clock: Clock,
-) -> OperationResult:
-    result = await change(
+) -> Outcome:
+    outcome = await change(
         pizzas,
         pizza_key(command.name),
         context,
@@ -64,7 +65,7 @@ async def update_pizza(
         lambda: PizzaNotFoundError(command.name),
     )
     menu.forget()
-    return result
+    return outcome
 
 
 async def remove_pizza(
@@ -74,8 +75,8 @@ async def remove_pizza(
     pizzas: PizzaStore,
     menu: MenuSource,
     clock: Clock,
-) -> OperationResult:
-    result = await change(
+) -> Outcome:
+    outcome = await change(
         pizzas,
         pizza_key(command.name),
         context,
@@ -84,4 +85,4 @@ async def remove_pizza(
         lambda: PizzaNotFoundError(command.name),
     )
     menu.forget()
-    return result
+    return outcome

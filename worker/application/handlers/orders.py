@@ -21,7 +21,8 @@ from ...domain.menu import Menu, parse_size
 from ...domain.orders import CustomerDetails, Order, OrderItem
 from ..context import MessageContext, id_for
 from ..errors import ConcurrencyError
-from ..ports import Clock, CustomerStore, MenuSource, OrderStore, Receipt
+from ..mediator import Outcome
+from ..ports import Clock, CustomerStore, MenuSource, OrderStore, Publishing, Receipt
 from ..wire import order_view
 from .common import CONFLICT_ATTEMPTS, change, receipt
 
@@ -46,7 +47,7 @@ async def place_order(
     customers: CustomerStore,
     menu: MenuSource,
     clock: Clock,
-) -> OperationResult:
+) -> Outcome:
     """Price, register or update the customer, then store the order.
 
     The customer comes first and keeps this message's id (with the order's id, not
@@ -62,6 +63,7 @@ async def place_order(
     for _ in range(CONFLICT_ATTEMPTS):
         found = await customers.find_by_phone(phone, message_id)
         customer = found.aggregate if found else None
+        publishing = [found.publishing] if found and found.publishing else []
         details = CustomerDetails(
             customer.id if customer else customer_id_for(phone),
             command.customer_name,
@@ -75,13 +77,21 @@ async def place_order(
         if found is None or message_id not in found.replies:
             try:
                 kept = receipt(context, OperationResult.success({"order_id": order.id}, 201))
-                if not await keep_customer(customers, customer, command, details, now, kept):
-                    continue  # somebody registered this phone first: use theirs
+                customer_kept = await keep_customer(
+                    customers, customer, command, details, now, kept
+                )
             except ConcurrencyError:
                 continue  # somebody changed this customer meanwhile: read again
-        if not await orders.create(order, receipt(context, result)):
-            return await orders.reply_for(order.id, message_id) or already_placed(order)
-        return result
+            if customer_kept is None:
+                continue  # somebody registered this phone first: use theirs
+            publishing += customer_kept
+        if (placed := await orders.create(order, receipt(context, result))) is not None:
+            return Outcome(result, publishing=(*publishing, placed))
+        stored = await orders.load(order.id, message_id, fresh=True)  # sent before: its reply
+        if stored is not None and stored.publishing is not None:
+            publishing.append(stored.publishing)
+        prior = stored.replies.get(message_id) if stored else None
+        return Outcome(prior or already_placed(order), publishing=tuple(publishing))
     raise ConcurrencyError(f"customer {phone} kept changing")
 
 
@@ -92,25 +102,29 @@ async def keep_customer(
     details: CustomerDetails,
     now: datetime,
     kept: Receipt,
-) -> bool:
-    """Register a new customer or store a returning one's new name, address or e-mail;
-    False when the phone was registered meanwhile."""
+) -> list[Publishing] | None:
+    """Register a new customer or store a returning one's new name, address or e-mail,
+    and return the publishing of what changed; None when the phone was registered
+    meanwhile."""
     if customer is None:
-        new = Customer.register(
-            details.customer_id,
-            details.name,
-            details.phone,
-            details.address,
-            command.customer_email,
-            now,
+        registered = await customers.create(
+            Customer.register(
+                details.customer_id,
+                details.name,
+                details.phone,
+                details.address,
+                command.customer_email,
+                now,
+            ),
+            kept,
         )
-        return await customers.create(new, kept)
+        return None if registered is None else [registered]
     customer.update_details(
         command.customer_name, command.customer_address, command.customer_email, now
     )
     if customer.pending_events:
-        await customers.update(customer, kept)
-    return True
+        return [await customers.update(customer, kept)]
+    return []
 
 
 def already_placed(order: Order) -> OperationResult:
@@ -124,7 +138,7 @@ async def change_order(
     apply: Callable[[Order], None],
     *,
     stored: Callable[[int], None] | None = None,
-) -> OperationResult:
+) -> Outcome:
     return await change(
         orders,
         order_id,
@@ -138,19 +152,19 @@ async def change_order(
 
 async def start_cooking(
     command: StartCooking, context: MessageContext, *, orders: OrderStore, clock: Clock
-) -> OperationResult:
+) -> Outcome:
     return await change_order(orders, command.order_id, context, lambda o: o.start_cooking(clock()))
 
 
 async def mark_ready(
     command: MarkReady, context: MessageContext, *, orders: OrderStore, clock: Clock
-) -> OperationResult:
+) -> Outcome:
     return await change_order(orders, command.order_id, context, lambda o: o.mark_ready(clock()))
 
 
 async def assign_delivery(
     command: AssignDelivery, context: MessageContext, *, orders: OrderStore, clock: Clock
-) -> OperationResult:
+) -> Outcome:
     return await change_order(
         orders, command.order_id, context, lambda o: o.assign_delivery(command.driver, clock())
     )
@@ -158,13 +172,13 @@ async def assign_delivery(
 
 async def deliver(
     command: DeliverOrder, context: MessageContext, *, orders: OrderStore, clock: Clock
-) -> OperationResult:
+) -> Outcome:
     return await change_order(orders, command.order_id, context, lambda o: o.deliver(clock()))
 
 
 async def cancel(
     command: CancelOrder, context: MessageContext, *, orders: OrderStore, clock: Clock
-) -> OperationResult:
+) -> Outcome:
     return await change_order(
         orders, command.order_id, context, lambda o: o.cancel(command.reason, clock())
     )
