@@ -40,7 +40,13 @@ class OperationResult(WireModel):
 
     @model_serializer(mode="wrap")
     def _drop_empty(self, handler: Any) -> dict[str, Any]:
-        return {key: value for key, value in handler(self).items() if value is not None}
+        """On the wire a member that says nothing is left out: no `data` on a failure,
+        no `errors` when no field was wrong."""
+        return {
+            key: value
+            for key, value in handler(self).items()
+            if value is not None and not (key == "errors" and not value)
+        }
 
     @classmethod
     def success(cls, data: Any, status: int = 200) -> "OperationResult":

@@ -137,6 +137,12 @@ def test_a_failure_without_field_errors_has_no_errors_member() -> None:
     body = json.loads(OperationResult.failure(404, "Order 'x' does not exist").model_dump_json())
 
     assert body == {"status": 404, "title": "Not Found", "detail": "Order 'x' does not exist"}
+    empty = json.loads(OperationResult.failure(400, "no", []).model_dump_json())
+    assert "errors" not in empty
+
+
+def test_a_success_keeps_empty_data() -> None:
+    assert json.loads(OperationResult.success([]).model_dump_json()) == {"status": 200, "data": []}
 
 
 def test_a_reply_reads_back_as_it_was_sent() -> None:

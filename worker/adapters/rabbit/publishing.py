@@ -23,20 +23,6 @@ def encode(value: Any) -> bytes:
     return orjson.dumps(value, option=_JSON_OPTIONS)
 
 
-def encode_result(result: OperationResult) -> bytes:
-    """The reply body: the operation result, without empty members."""
-    body: dict[str, Any] = {"status": result.status}
-    if result.data is not None:
-        body["data"] = result.data
-    if result.title is not None:
-        body["title"] = result.title
-    if result.detail is not None:
-        body["detail"] = result.detail
-    if result.errors:
-        body["errors"] = [{"field": e.field, "message": e.message} for e in result.errors]
-    return encode(body)
-
-
 def cloud_event_headers(entry: Mapping[str, Any]) -> dict[str, Any]:
     """CloudEvents 1.0 attributes in binary mode."""
     headers: dict[str, Any] = {
@@ -128,7 +114,7 @@ class RabbitPublisher:
         if traceparent:
             headers[names.TRACEPARENT_HEADER] = traceparent
         message = Message(
-            encode_result(result),
+            result.model_dump_json().encode(),
             content_type=JSON,
             correlation_id=request.correlation_id or request.message_id,
             headers=headers,
