@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitExchange, RabbitMessage
@@ -38,7 +37,7 @@ from .adapters.rabbit.publishing import RabbitPublisher
 from .adapters.rabbit.retry import RetryPolicy
 from .application import behaviours
 from .application.authorization import AuthorizationBehaviour, Policy
-from .application.deadlines import OrderDeadlines, Timeouts
+from .application.deadlines import OrderDeadlines
 from .application.handlers import menu, orders, queries
 from .application.mediator import Behaviour, Handler, Mediator, Route
 from .application.ports import (
@@ -159,19 +158,19 @@ def on_mongodb(
     collections: Collections,
     place: Callable[[str], Place],
     publish: Callable[[Mapping[str, Any]], Awaitable[None]],
+    settings: Settings,
     *,
-    zone: ZoneInfo,
-    timeouts: Timeouts,
-    menu_cache_seconds: float,
     clock: Clock = utc_now,
     order_store: type[MongoAggregateStore[Order]] = MongoAggregateStore,
     customer_store: type[MongoCustomerStore] = MongoCustomerStore,
 ) -> OnMongoDB:
     """Every adapter on MongoDB, wired once for the worker and its test harnesses:
     `place` says where each rebuildable read model (`orders`, `sales`, `deadlines`)
-    lives, `publish` sends an event; the store classes may be replaced by tests."""
+    lives, `publish` sends an event, `settings` give the time zone of the sales, the
+    deadlines and the menu's cache; the store classes may be replaced by tests."""
+    zone = settings.sales_time_zone
     views, sales = place("orders"), place("sales")
-    deadlines = MongoDeadlines(place("deadlines"), timeouts, collections.orders)
+    deadlines = MongoDeadlines(place("deadlines"), settings.timeouts, collections.orders)
     relay = OutboxRelay(
         publish,
         {
@@ -186,7 +185,7 @@ def on_mongodb(
     )
     store = order_store(collections.orders, OrderCodec(), relay)
     customers = customer_store(collections.customers, CustomerCodec(), relay)
-    priced = MongoMenu(collections.menu, menu_cache_seconds)
+    priced = MongoMenu(collections.menu, settings.menu_cache_seconds)
     adapters = Adapters(
         orders=store,
         customers=customers,
@@ -243,9 +242,7 @@ class Service:
             self.collections,
             self.read_models.place,
             self._publish_event,
-            zone=settings.sales_time_zone,
-            timeouts=settings.timeouts,
-            menu_cache_seconds=settings.menu_cache_seconds,
+            settings,
         )
         self.relay, self.menu = wired.relay, wired.menu
         self.policy = load_policy(settings)

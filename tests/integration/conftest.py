@@ -146,9 +146,7 @@ async def stores(database: AsyncDatabase[Document]) -> AsyncIterator[Stores]:
         collections,
         fixed_places(collections).__getitem__,
         published,
-        zone=ZoneInfo("UTC"),
-        timeouts=Settings().timeouts,
-        menu_cache_seconds=60.0,
+        Settings(sales_time_zone=ZoneInfo("UTC"), menu_cache_seconds=60.0),
     )
     task = asyncio.create_task(wired.relay.run())
     yield Stores(collections, published, wired.relay, wired.orders, wired.customers)
