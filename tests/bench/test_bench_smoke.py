@@ -32,7 +32,7 @@ def report(amqp_url: str, mongodb_url: str, tmp_path_factory: pytest.TempPathFac
     chart = tmp_path_factory.mktemp("bench") / "bench.png"
     drawing = ["--chart", str(chart)] if importlib.util.find_spec("matplotlib") else []
     done = run_alone(
-        [sys.executable, "-m", "pizzeria_contracts.cli", "--url", amqp_url, "bench",
+        [sys.executable, "-m", "pizzeria_client.cli", "--url", amqp_url, "bench",
          "--mongodb-url", mongodb_url, *TINY, "--json", *drawing]
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -86,7 +86,7 @@ def test_sigterm_stops_the_bench_and_the_contenders_it_started(
     amqp_url: str, mongodb_url: str
 ) -> None:
     bench = subprocess.Popen(
-        [sys.executable, "-m", "pizzeria_contracts.cli", "--url", amqp_url, "bench",
+        [sys.executable, "-m", "pizzeria_client.cli", "--url", amqp_url, "bench",
          "--mongodb-url", mongodb_url, "--scenario", "get", "--queries", "100000"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import names
-from .results import OperationResult
+from pizzeria_contracts import names
+from pizzeria_contracts.results import OperationResult
 
 if TYPE_CHECKING:
     from .client import PizzeriaClient
@@ -219,7 +219,7 @@ def show(result: OperationResult) -> int:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from .client import PizzeriaClient  # the client extra is needed from here on
+    from .client import PizzeriaClient  # aio-pika only from here on: `--help` stays quick
 
     if args.command == "dead-letters":
         return await run_dead_letters(args)
