@@ -5,7 +5,8 @@
 # that is missing. Safe under `set -euo pipefail`. Fatal errors exit the
 # calling script (these helpers are meant for scripts, not interactive shells).
 #
-#   ensure_venv      .venv with the project installed (editable, dev extras)
+#   ensure_venv      .venv with the project installed: the contracts, the client, the
+#                    worker (dev extras) and the bench, all editable
 #   ensure_rabbitmq  RabbitMQ on 127.0.0.1:5672 unless AMQP_URL is set
 #   ensure_mongo     mongo-java-server (MongoDB wire protocol, in memory with a
 #                    snapshot in .data/mongo/) on 127.0.0.1:27017 unless MONGODB_URL
@@ -64,10 +65,11 @@ ensure_venv() {
 	fi
 
 	local hash stamp f
-	for f in pyproject.toml contracts/pyproject.toml; do
+	for f in pyproject.toml contracts/pyproject.toml client/pyproject.toml bench/pyproject.toml; do
 		[[ -f "$REPO_ROOT/$f" ]] || die "$f is missing"
 	done
-	hash="$(cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/contracts/pyproject.toml" | sha256sum | cut -c1-16)"
+	hash="$(cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/contracts/pyproject.toml" \
+		"$REPO_ROOT/client/pyproject.toml" "$REPO_ROOT/bench/pyproject.toml" | sha256sum | cut -c1-16)"
 	stamp="$VENV_DIR/.installed-$hash"
 	if [[ -e "$stamp" ]]; then
 		log ".venv is up to date"
@@ -75,7 +77,7 @@ ensure_venv() {
 	fi
 	log "installing project into .venv (pip)"
 	(cd "$REPO_ROOT" && "$VENV_DIR/bin/pip" install -q --disable-pip-version-check \
-		-e "./contracts[client]" -e ".[dev]")
+		-e ./contracts -e ./client -e ".[dev]" -e ./bench)
 	rm -f "$VENV_DIR"/.installed-*
 	touch "$stamp"
 }

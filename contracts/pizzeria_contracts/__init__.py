@@ -1,7 +1,8 @@
 """The wire contract of Mario's Pizzeria order service, v1.
 
-Import the models from here; the RPC client lives in
-`pizzeria_contracts.client` and needs the `client` extra (aio-pika).
+Import the models from here. It depends on pydantic only; the RPC client, the
+`pizzeria` command and the dead-letter tool are the `pizzeria-client` distribution
+(`pizzeria_client`).
 """
 
 from . import names

@@ -1,6 +1,5 @@
-"""`pizzeria bench` with tiny counts: its output is well formed. Not its speed."""
+"""`pizzeria-bench` with tiny counts: its output is well formed. Not its speed."""
 
-import importlib.util
 import json
 import math
 import signal
@@ -10,15 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
-from worker.bench.results import CONTENDERS
+from pizzeria_bench.results import CONTENDERS
 
 from .session import run_alone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
-
-psutil = pytest.importorskip("psutil", reason="the bench extra is not installed")
 
 TINY = [
     "--commands", "12", "--queries", "12", "--sequential", "5", "--in-flight", "6/4",
@@ -30,10 +28,9 @@ PER_MESSAGE = ("cpu_ms_per_message", "database_commands_per_message", "publishes
 @pytest.fixture(scope="module")
 def report(amqp_url: str, mongodb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     chart = tmp_path_factory.mktemp("bench") / "bench.png"
-    drawing = ["--chart", str(chart)] if importlib.util.find_spec("matplotlib") else []
     done = run_alone(
-        [sys.executable, "-m", "pizzeria_contracts.cli", "--url", amqp_url, "bench",
-         "--mongodb-url", mongodb_url, *TINY, "--json", *drawing]
+        [sys.executable, "-m", "pizzeria_bench", "--url", amqp_url,
+         "--mongodb-url", mongodb_url, *TINY, "--json", "--chart", str(chart)]
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return {"json": json.loads(done.stdout), "chart": chart, "stderr": done.stderr}
@@ -77,7 +74,6 @@ def test_ratios_memory_and_guarantees_are_reported(report: Any) -> None:
 
 def test_the_chart_is_a_png_and_progress_went_to_stderr(report: Any) -> None:
     assert "orders.place: worker" in report["stderr"]
-    pytest.importorskip("matplotlib", reason="the bench extra is not installed")
     chart: Path = report["chart"]
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -86,7 +82,7 @@ def test_sigterm_stops_the_bench_and_the_contenders_it_started(
     amqp_url: str, mongodb_url: str
 ) -> None:
     bench = subprocess.Popen(
-        [sys.executable, "-m", "pizzeria_contracts.cli", "--url", amqp_url, "bench",
+        [sys.executable, "-m", "pizzeria_bench", "--url", amqp_url,
          "--mongodb-url", mongodb_url, "--scenario", "get", "--queries", "100000"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

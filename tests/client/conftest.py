@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from pizzeria_client.client import PizzeriaClient
 from pizzeria_contracts import PizzaRequest, PlaceOrder
-from pizzeria_contracts.client import PizzeriaClient
 from tests.e2e.conftest import WorkerProcess, worker, worker_env
 
 __all__ = ["worker", "worker_env"]  # the fixtures, re-exported for this directory

@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
+from pizzeria_client.client import ConnectionLostError, PizzeriaClient
 from pizzeria_contracts import OrderPlaced, OrderView, names
-from pizzeria_contracts.client import ConnectionLostError, PizzeriaClient
 from tests.e2e.conftest import WorkerProcess
 from tests.faults.services import RABBITMQ_PORT, RabbitMQ, is_loopback, rabbitmqctl
 

@@ -10,6 +10,7 @@ import pytest
 from aio_pika.exceptions import ChannelPreconditionFailed
 from pydantic import ValidationError
 
+from pizzeria_client.client import PizzeriaClient, ReceivedEvent
 from pizzeria_contracts import (
     CustomerRegistered,
     OrderConfirmed,
@@ -18,7 +19,6 @@ from pizzeria_contracts import (
     SalesReport,
     names,
 )
-from pizzeria_contracts.client import PizzeriaClient, ReceivedEvent
 from tests.e2e.conftest import WorkerProcess
 
 from .conftest import an_order, new_phone

@@ -1,8 +1,9 @@
-"""A developer on another team installs only the contracts wheel and calls the worker.
+"""A developer on another team installs the contracts, or the contracts and the client,
+and nothing of the worker.
 
-The wheel is built from contracts/ and installed with its `client` extra into a
-fresh virtualenv (pydantic and aio-pika come from the package index); nothing of
-the worker is there.
+The wheels are built from contracts/ and client/ and installed into fresh virtualenvs
+(pydantic and aio-pika come from the package index): the contracts alone need pydantic
+only, and the client calls the worker with them.
 """
 
 import asyncio
@@ -21,8 +22,8 @@ pytestmark = pytest.mark.e2e
 
 FIVE_LINES = """\
 import asyncio, os
+from pizzeria_client.client import PizzeriaClient
 from pizzeria_contracts import PizzaRequest, PlaceOrder
-from pizzeria_contracts.client import PizzeriaClient
 
 async def main() -> None:
     async with PizzeriaClient(os.environ["AMQP_URL"]) as client:
@@ -49,26 +50,37 @@ def run(*argv: str | Path, env: dict[str, str] | None = None, cwd: Path | None =
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin/ of a fresh virtualenv holding only the contracts wheel and its client extra."""
-    root = tmp_path_factory.mktemp("contracts-alone")
-    wheels = root / "wheels"
-    run(
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "-q",
-        "--no-deps",
-        REPO_ROOT / "contracts",
-        "-w",
-        wheels,
-    )
-    (wheel,) = wheels.glob("pizzeria_contracts-*.whl")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The contracts' and the client's wheels, by distribution."""
+    into = tmp_path_factory.mktemp("wheels")
+    for project in ("contracts", "client"):
+        run(
+            sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", REPO_ROOT / project, "-w", into
+        )
+    return {
+        project: next(into.glob(f"pizzeria_{project}-*.whl")) for project in ("contracts", "client")
+    }
+
+
+def fresh_venv(root: Path, *wheels: Path) -> Path:
+    """The bin/ of a new virtualenv under `root` with these wheels and their dependencies."""
     run(sys.executable, "-m", "venv", root / "venv")
     bin_ = root / "venv" / "bin"
-    run(bin_ / "python", "-m", "pip", "install", "-q", f"{wheel}[client]")
+    run(bin_ / "python", "-m", "pip", "install", "-q", *wheels)
     return bin_
+
+
+@pytest.fixture(scope="module")
+def contracts_venv(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fresh_venv(tmp_path_factory.mktemp("contracts-alone"), wheels["contracts"])
+
+
+@pytest.fixture(scope="module")
+def venv(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The contracts and the client, as another team installs them."""
+    return fresh_venv(
+        tmp_path_factory.mktemp("client-alone"), wheels["contracts"], wheels["client"]
+    )
 
 
 async def run_async(
@@ -93,20 +105,48 @@ def environment(amqp_url: str, **extra: str) -> dict[str, str]:
     return {**keep, "AMQP_URL": amqp_url, **extra}
 
 
-def test_the_contracts_import_without_the_workers_dependencies(venv: Path, amqp_url: str) -> None:
+def every_module(package: str) -> str:
+    """Python that imports every module of `package`, then prints where the package is."""
+    return (
+        f"import importlib, pkgutil, {package}\n"
+        f"for m in pkgutil.walk_packages({package}.__path__, '{package}.'):\n"
+        "    importlib.import_module(m.name)\n"
+        f"print({package}.__file__)\n"
+    )
+
+
+def present(*modules: str) -> str:
+    """Python that prints which of these modules can be imported."""
+    return f"import importlib.util\nprint(*(m for m in {modules!r} if importlib.util.find_spec(m)))"
+
+
+def test_the_contracts_need_nothing_but_pydantic(contracts_venv: Path, amqp_url: str) -> None:
     probe = (
-        "import importlib.util, pizzeria_contracts, pizzeria_contracts.client, "
-        "pizzeria_contracts.load\n"
-        "print(pizzeria_contracts.__file__)\n"
-        "print(*(m for m in ('worker', 'faststream', 'pymongo', 'pydantic_settings') "
-        "if importlib.util.find_spec(m)))"
+        every_module("pizzeria_contracts")
+        + "import importlib.metadata, re\n"
+        + "print(*(re.split('[^A-Za-z0-9_.-]', r)[0] "
+        + "for r in importlib.metadata.requires('pizzeria-contracts') or []))\n"
+        + present("pizzeria_client", "worker", "pizzeria_bench", "aio_pika", "faststream")
+    )
+
+    out = run(contracts_venv / "python", "-c", probe, env=environment(amqp_url), cwd=contracts_venv)
+    where, requires, found = out.splitlines()
+
+    assert where.startswith(str(contracts_venv.parent)), where  # the wheel's, not the repository's
+    assert requires == "pydantic"
+    assert found == ""
+
+
+def test_the_client_imports_without_the_worker(venv: Path, amqp_url: str) -> None:
+    probe = every_module("pizzeria_client") + present(
+        "worker", "pizzeria_bench", "faststream", "pymongo", "pydantic_settings"
     )
 
     out = run(venv / "python", "-c", probe, env=environment(amqp_url), cwd=venv)
-    where, present = out.splitlines()
+    where, found = out.splitlines()
 
     assert where.startswith(str(venv.parent)), where  # the wheel's copy, not the repository's
-    assert present == ""
+    assert found == ""
 
 
 async def test_five_lines_place_an_order_and_read_it_back(

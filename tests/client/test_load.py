@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from pizzeria_client.cli import parser
+from pizzeria_client.cli import run_load as run_load_command
+from pizzeria_client.client import ConnectionLostError, PizzeriaClient
+from pizzeria_client.load import Plan, ProgressBar, Stats, percentile, run_load
 from pizzeria_contracts import MenuPizzaView, MenuView, OperationResult, PlaceOrder, names
-from pizzeria_contracts.cli import parser
-from pizzeria_contracts.cli import run_load as run_load_command
-from pizzeria_contracts.client import ConnectionLostError, PizzeriaClient
-from pizzeria_contracts.load import Plan, ProgressBar, Stats, percentile, run_load
 
 MENU = MenuView(
     pizzas=[

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
+from pizzeria_client.client import ReceivedEvent
 from pizzeria_contracts import EVENTS, CustomerRegistered, OrderCancelled, names
-from pizzeria_contracts.client import ReceivedEvent
 
 CANCELLED = {
     "order_id": "o-1",
@@ -75,7 +75,7 @@ def test_an_event_this_version_does_not_know_is_passed_through_untyped() -> None
 def test_a_body_that_does_not_fit_leaves_the_event_untyped_and_is_logged(
     name: str, body: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="pizzeria_contracts.client"):
+    with caplog.at_level(logging.WARNING, logger="pizzeria_client.client"):
         received = ReceivedEvent.decode(name, body, message_id="m-1")
 
     assert received.event is None

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from pizzeria_client.client import PizzeriaClient, ReceivedEvent
 from pizzeria_contracts import KitchenLate, LateOrders, PizzaRequest, PlaceOrder
-from pizzeria_contracts.client import PizzeriaClient, ReceivedEvent
 from tests.e2e.amqp import RawClient
 from tests.e2e.conftest import WorkerProcess
 from tests.e2e.deadlines import CANCEL, LATE, SHORT_TIMEOUTS, WARN, about, ask, body, place, send

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pymongo import AsyncMongoClient
 
+from pizzeria_bench.rebuild import stored_orders
 from tests.e2e.amqp import COMMANDS, QUERIES, RawClient, Reply
 from tests.e2e.conftest import REPO_ROOT, WorkerProcess, _environment
 from worker.adapters.mongo.database import Document
@@ -23,7 +24,6 @@ from worker.adapters.mongo.sales import day_totals
 from worker.adapters.mongo.views import order_view_document
 from worker.application.deadlines import Timeouts
 from worker.application.sales import fold_days, sale_facts
-from worker.bench.rebuild import stored_orders
 
 STORED = 5_000
 REFRESH = "0.2"

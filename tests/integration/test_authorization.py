@@ -18,8 +18,8 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aiormq.abc import DeliveredMessage
 from pymongo.asynchronous.database import AsyncDatabase
 
+from pizzeria_client.client import PizzeriaClient
 from pizzeria_contracts import names
-from pizzeria_contracts.client import PizzeriaClient
 from tests.conftest import AMQP_URL, MONGODB_URL
 from tests.integration.broker_users import (
     BrokerUser,

@@ -25,8 +25,8 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from pizzeria_client.deadletters import DeadLetters, Filter
 from pizzeria_contracts import names
-from pizzeria_contracts.deadletters import DeadLetters, Filter
 from worker.adapters.rabbit.publishing import RabbitPublisher
 from worker.entrypoints.subscribers import context_of
 
@@ -321,11 +321,11 @@ async def test_a_pass_holds_no_more_than_its_bound(
 
 
 async def cli(*args: str) -> tuple[int, str, str]:
-    """Run `python -m pizzeria_contracts.cli ARGS`: exit code, stdout, stderr."""
+    """Run `python -m pizzeria_client.cli ARGS`: exit code, stdout, stderr."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "pizzeria_contracts.cli",
+        "pizzeria_client.cli",
         *args,
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,

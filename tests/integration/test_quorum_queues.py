@@ -9,8 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from pymongo import AsyncMongoClient
 
+from pizzeria_client.client import PizzeriaClient
 from pizzeria_contracts import PizzaRequest, PlaceOrder
-from pizzeria_contracts.client import PizzeriaClient
 from worker.adapters.mongo.database import Document
 from worker.bootstrap import Service
 

@@ -32,8 +32,8 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.errors import ServerSelectionTimeoutError
 
+from pizzeria_client.client import PizzeriaClient
 from pizzeria_contracts import PizzaRequest, PlaceOrder, names
-from pizzeria_contracts.client import PizzeriaClient
 from tests.conftest import AMQP_URL
 from tests.integration.broker_users import (
     BrokerUser,
@@ -421,7 +421,7 @@ async def test_the_cli_talks_amqps_with_a_ca_file(
     url = amqps_url(amqps_port, {"cafile": certificates.ca})
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "pizzeria_contracts.cli", "--url", url, "menu"],
+        [sys.executable, "-m", "pizzeria_client.cli", "--url", url, "menu"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -451,7 +451,7 @@ async def test_the_cli_that_does_not_trust_the_ca_says_so(amqps_port: int) -> No
         [
             sys.executable,
             "-m",
-            "pizzeria_contracts.cli",
+            "pizzeria_client.cli",
             "--url",
             amqps_url(amqps_port, {}),
             "menu",

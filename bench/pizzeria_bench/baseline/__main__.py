@@ -1,4 +1,4 @@
-"""`python -m worker.bench.baseline place|rpc|rpc-no-db`: one contender, until SIGTERM.
+"""`python -m pizzeria_bench.baseline place|rpc|rpc-no-db`: one contender, until SIGTERM.
 
 It says `{"ready": true}` on stdout when it consumes, and its counts since then
 as one JSON line on SIGUSR1 and when it stops.
@@ -44,7 +44,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m worker.bench.baseline")
+    parser = argparse.ArgumentParser(prog="python -m pizzeria_bench.baseline")
     parser.add_argument("kind", choices=["place", "rpc", "rpc-no-db"])
     parser.add_argument("--amqp-url", required=True)
     parser.add_argument("--mongodb-url", required=True)

@@ -1,4 +1,4 @@
-"""Dead-letter tooling: list, replay and purge the queue `pizzeria.dead-letter` (`client` extra).
+"""Dead-letter tooling: list, replay and purge the queue `pizzeria.dead-letter`.
 
 Every pass reads the messages the queue held when it began with `basic.get`,
 holds them unacknowledged, and settles each once: a replayed letter is
@@ -40,7 +40,7 @@ from aio_pika.exceptions import (
     PublishError,
 )
 
-from . import names
+from pizzeria_contracts import names
 
 __all__ = ["DeadLetter", "DeadLetterQueueNotFoundError", "DeadLetters", "Filter", "Report"]
 

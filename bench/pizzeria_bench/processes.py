@@ -165,7 +165,7 @@ class WorkerProcess(Contender):
 
 
 class BaselineProcess(Contender):
-    """`python -m worker.bench.baseline KIND`: says when it is ready, and its counts when
+    """`python -m pizzeria_bench.baseline KIND`: says when it is ready, and its counts when
     asked and at exit."""
 
     @classmethod
@@ -177,7 +177,7 @@ class BaselineProcess(Contender):
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "worker.bench.baseline",
+                "pizzeria_bench.baseline",
                 kind,
                 "--amqp-url",
                 amqp_url,

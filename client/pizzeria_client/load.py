@@ -16,10 +16,11 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-from . import names
+from pizzeria_contracts import names
+from pizzeria_contracts.results import OperationResult
+from pizzeria_contracts.views import MenuView
+
 from .client import ConnectionLostError, PizzeriaClient
-from .results import OperationResult
-from .views import MenuView
 
 TOPPINGS = ("basil", "olives", "mushrooms", "onions", "ham", "chili")
 DRIVERS = ("Luigi", "Toad", "Yoshi")

@@ -43,7 +43,7 @@ def draw(report: Report, path: Path) -> None:
         axis.set_xticks(range(len(rows)), labels, fontsize=8)
     _memory(axes.flat[5], report)
     figure.suptitle(
-        "pizzeria bench on mongo-java-server (2 cores): grey = hand-written aio-pika + pymongo, "
+        "pizzeria-bench on mongo-java-server (2 cores): grey = hand-written aio-pika + pymongo, "
         "red = the worker; ratios within one run are what counts"
     )
     figure.tight_layout()

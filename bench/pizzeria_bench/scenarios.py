@@ -6,8 +6,8 @@ from typing import Any
 
 from faststream.rabbit import RabbitBroker, RabbitExchange
 
+from pizzeria_client.client import PizzeriaClient
 from pizzeria_contracts import names
-from pizzeria_contracts.client import PizzeriaClient
 
 from .baseline import place as baseline_place
 from .baseline import rpc as baseline_rpc

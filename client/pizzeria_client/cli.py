@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import names
-from .results import OperationResult
+from pizzeria_contracts import names
+from pizzeria_contracts.results import OperationResult
 
 if TYPE_CHECKING:
     from .client import PizzeriaClient
@@ -112,13 +112,6 @@ def parser() -> argparse.ArgumentParser:
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     add_dead_letter_commands(sub)
     add_load_command(sub)
-    bench = sub.add_parser(
-        "bench",
-        help="measure the worker against hand-written aio-pika + pymongo (needs the worker)",
-        add_help=False,  # `pizzeria bench --help` is the benchmark's own
-        prefix_chars="\0",  # so every option goes through to it untouched
-    )
-    bench.add_argument("options", nargs=argparse.REMAINDER)
     return top
 
 
@@ -219,7 +212,7 @@ def show(result: OperationResult) -> int:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from .client import PizzeriaClient  # the client extra is needed from here on
+    from .client import PizzeriaClient  # aio-pika only from here on: `--help` stays quick
 
     if args.command == "dead-letters":
         return await run_dead_letters(args)
@@ -360,22 +353,8 @@ def summarize(args: argparse.Namespace, report: "Report") -> None:
     print(f"{counts}; {report.kept} kept in {args.queue}{dry}")
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    """The benchmark lives with the worker; this package only hands over."""
-    try:
-        from worker.bench.cli import main as bench
-    except ModuleNotFoundError as error:
-        if error.name not in ("worker", "worker.bench", "worker.bench.cli"):
-            raise
-        print("pizzeria bench: the benchmark needs the worker installed", file=sys.stderr)
-        return 2
-    return bench(args.options, amqp_url=args.url)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "bench":
-        return run_bench(args)
     problem = usage_problem(args)
     if problem is not None:
         print(f"pizzeria dead-letters {args.action}: {problem}", file=sys.stderr)

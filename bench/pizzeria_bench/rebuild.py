@@ -1,4 +1,4 @@
-"""`python -m worker.bench.rebuild`: how fast a read model is rebuilt, and what the
+"""`python -m pizzeria_bench.rebuild`: how fast a read model is rebuilt, and what the
 queries feel meanwhile.
 
 On a database of its own, it stores `--orders` orders of the last ten days (in
@@ -31,16 +31,16 @@ from zoneinfo import ZoneInfo
 import psutil
 
 from pizzeria_contracts import names
+from worker.adapters.mongo.batch import chunks
+from worker.adapters.mongo.database import Document, connect
+from worker.adapters.mongo.documents import OrderCodec
+from worker.adapters.mongo.sales import newest, put, summarize
+from worker.adapters.mongo.views import order_view_document
+from worker.application.sales import SaleFact, sale_facts
+from worker.domain.menu import Size
+from worker.domain.orders import CustomerDetails, Order, OrderItem
+from worker.progress import Progress, progress
 
-from ..adapters.mongo.batch import chunks
-from ..adapters.mongo.database import Document, connect
-from ..adapters.mongo.documents import OrderCodec
-from ..adapters.mongo.sales import newest, put, summarize
-from ..adapters.mongo.views import order_view_document
-from ..application.sales import SaleFact, sale_facts
-from ..domain.menu import Size
-from ..domain.orders import CustomerDetails, Order, OrderItem
-from ..progress import Progress, progress
 from .load import RawClient, percentile_ms
 from .processes import WorkerProcess
 
@@ -264,7 +264,7 @@ def _report(
     worst = max(queries.percentile_ms(0.99) for _, queries in rows[1:])
     return "\n".join(
         [
-            f"`python -m worker.bench.rebuild --orders {args.orders} --rate {args.rate:g}`",
+            f"`python -m pizzeria_bench.rebuild --orders {args.orders} --rate {args.rate:g}`",
             "",
             *_table(
                 [
@@ -299,7 +299,7 @@ def _report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m worker.bench.rebuild", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pizzeria_bench.rebuild", description=__doc__)
     parser.add_argument(
         "--url", default=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     )

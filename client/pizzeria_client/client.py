@@ -1,4 +1,4 @@
-"""An async client of the order service over AMQP (needs the `client` extra).
+"""An async client of the order service over AMQP.
 
 Many calls run at once over one direct reply-to consumer: each call waits on
 its own future, found again by correlation id, always with a timeout. Commands
@@ -41,10 +41,10 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import AMQPConnectionError, ChannelClosed, ChannelInvalidStateError
 
-from . import names
-from .base import WireModel
-from .catalogue import EVENTS
-from .commands import (
+from pizzeria_contracts import names
+from pizzeria_contracts.base import WireModel
+from pizzeria_contracts.catalogue import EVENTS
+from pizzeria_contracts.commands import (
     AssignDelivery,
     CancelOrder,
     DeliverOrder,
@@ -52,7 +52,7 @@ from .commands import (
     PlaceOrder,
     StartCooking,
 )
-from .queries import (
+from pizzeria_contracts.queries import (
     DailySales,
     GetMenu,
     GetOrder,
@@ -60,8 +60,8 @@ from .queries import (
     ListLateOrders,
     ListOrdersByCustomer,
 )
-from .results import OperationResult
-from .views import LateOrders, MenuView, OrderPage, OrderView, SalesReport
+from pizzeria_contracts.results import OperationResult
+from pizzeria_contracts.views import LateOrders, MenuView, OrderPage, OrderView, SalesReport
 
 M = TypeVar("M", bound=WireModel)
 Body = WireModel | Mapping[str, Any] | bytes

@@ -1,8 +1,8 @@
-"""`pizzeria bench`: run the scenarios, print the table (or JSON), draw the chart."""
+"""`pizzeria-bench` (or `python -m pizzeria_bench`): run the scenarios, print the table (or
+JSON), draw the chart."""
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import signal
@@ -28,10 +28,15 @@ def _in_flight(text: str) -> tuple[int, int]:
 
 def parser() -> argparse.ArgumentParser:
     bench = argparse.ArgumentParser(
-        prog="pizzeria bench",
+        prog="pizzeria-bench",
         description="The worker against hand-written aio-pika + pymongo, each contender "
         "its own process, on the broker of --url (give it a virtual host of its own) and "
-        "the database of MONGODB_URL. Progress goes to stderr, results to stdout.",
+        "the database of --mongodb-url. Progress goes to stderr, results to stdout.",
+    )
+    bench.add_argument(
+        "--url",
+        default=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+        help="RabbitMQ (default: $AMQP_URL)",
     )
     bench.add_argument("--mongodb-url", default=os.environ.get("MONGODB_URL",
                        "mongodb://127.0.0.1:27017/"))  # fmt: skip
@@ -62,21 +67,16 @@ def parser() -> argparse.ArgumentParser:
     return bench
 
 
-def main(argv: Sequence[str], amqp_url: str) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    for module, why in (("psutil", "to measure"), ("matplotlib", "for --chart")):
-        if (module == "psutil" or args.chart) and importlib.util.find_spec(module) is None:
-            print(
-                f"pizzeria bench needs {module} {why}: pip install -e '.[bench]'", file=sys.stderr
-            )
-            return 2
-    from ..progress import progress
+    from worker.progress import progress
+
     from .scenarios import SCENARIOS
     from .session import Options, Session
 
     commands_in_flight, queries_in_flight = args.in_flight
     options = Options(
-        amqp_url=amqp_url,
+        amqp_url=args.url,
         mongodb_url=args.mongodb_url,
         commands=args.commands,
         queries=args.queries,
@@ -118,10 +118,10 @@ def main(argv: Sequence[str], amqp_url: str) -> int:
             with tempfile.TemporaryDirectory(prefix="pizzeria-bench-") as workdir:
                 report = asyncio.run(run(Path(workdir)))
     except ContenderError as error:
-        print(f"pizzeria bench: {error}", file=sys.stderr)
+        print(f"pizzeria-bench: {error}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, asyncio.CancelledError):
-        print("pizzeria bench: stopped; its contenders were stopped too", file=sys.stderr)
+        print("pizzeria-bench: stopped; its contenders were stopped too", file=sys.stderr)
         return 130
     if args.json:
         print(json.dumps(report.as_json(), indent=2))

@@ -13,8 +13,8 @@ from aio_pika.exceptions import ChannelClosed
 from pymongo import AsyncMongoClient
 
 from pizzeria_contracts import names
+from worker.progress import Progress
 
-from ..progress import Progress
 from .load import Call, RawClient, Timing, drive
 from .processes import BaselineProcess, Contender, ContenderError, WorkerProcess
 from .results import Report, Row

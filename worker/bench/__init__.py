@@ -1,7 +1,0 @@
-"""`pizzeria bench`: the worker against hand-written aio-pika + pymongo, side by side.
-
-Every contender runs as its own process on the same broker and database, and
-every figure is read as a ratio to a contender of the same run: these
-machines are shared and noisy, and the local database is no MongoDB.
-See docs/performance.md.
-"""
