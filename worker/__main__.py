@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from .adapters.mongo.database import connect
-from .adapters.mongo.readmodels import RebuildRunningError, settle_seconds
+from .adapters.mongo.readmodels import RebuildRunningError, known_after_seconds
 from .adapters.mongo.rebuild import PACE, rebuild, rebuildable
 from .adapters.mongo.rebuild import describe as describe_rebuild
 from .application.authorization import PolicyError
@@ -75,7 +75,7 @@ async def rebuild_read_model(settings: Settings, name: str, force: bool, pace: f
             result = await rebuild(
                 database_client[settings.mongodb_database],
                 model,
-                settle_seconds=settle_seconds(settings.read_model_refresh_seconds),
+                known_after_seconds=known_after_seconds(settings.read_model_refresh_seconds),
                 stage=bars.stage,
                 force=force,
                 pace=pace,

@@ -108,7 +108,7 @@ class _Gathering(abc.ABC, Generic[Item, Result]):
 
     @abc.abstractmethod
     async def _send(self, batch: list[tuple[Item, "asyncio.Future[Result]"]]) -> None:
-        """One round trip for the batch; settle each future whose caller still waits."""
+        """One round trip for the batch; resolve each future whose caller still waits."""
 
 
 class InsertBatcher(_Gathering[Document, bool]):

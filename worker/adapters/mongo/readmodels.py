@@ -8,10 +8,10 @@ its default collection.
 
 Every worker reads `read_models` again every `refresh_seconds`, and writes a
 read model only with what it read less than `2 x refresh_seconds` ago (it reads
-again first otherwise). A rebuild waits `settle_seconds` (longer than that) after
-it announces a copy, before it reads the first order, and again after it
-switches the queries to the copy, before it drops the old one: by then no
-worker writes by what it knew before.
+again first otherwise). A rebuild waits `known_after_seconds` (longer than
+that) after it announces a copy, before it reads the first order, and again
+after it switches the queries to the copy, before it drops the old one: by
+then no worker writes by what it knew before.
 """
 
 import asyncio
@@ -33,7 +33,7 @@ Document = dict[str, Any]
 CONTROL = "read_models"
 
 
-def settle_seconds(refresh_seconds: float) -> float:
+def known_after_seconds(refresh_seconds: float) -> float:
     """How long a rebuild waits for every worker to know what it changed."""
     return 2 * refresh_seconds + 1.0
 

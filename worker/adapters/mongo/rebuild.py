@@ -165,7 +165,7 @@ async def rebuild(
     database: AsyncDatabase[Document],
     model: ReadModel,
     *,
-    settle_seconds: float,
+    known_after_seconds: float,
     stage: Callable[[str, int], Tick],
     force: bool = False,
     pace: float = PACE,
@@ -183,9 +183,9 @@ async def rebuild(
         "rebuilding %s into %s; waiting %.1f s for every worker to know",
         model.name,
         copy_name,
-        settle_seconds,
+        known_after_seconds,
     )
-    await sleep(settle_seconds)
+    await sleep(known_after_seconds)
     building = loop.time()
     folding = model.fold(database[before.collection])
     orders = database["orders"]
@@ -209,10 +209,10 @@ async def rebuild(
         "queries of %s read %s; waiting %.1f s to drop %s",
         model.name,
         copy_name,
-        settle_seconds,
+        known_after_seconds,
         before.collection,
     )
-    await sleep(settle_seconds)
+    await sleep(known_after_seconds)
     await database.drop_collection(before.collection)
     return Rebuilt(model.name, copy_name, done, loop.time() - started, built)
 
