@@ -1,0 +1,92 @@
+"""(a) Three workers on the cluster, one SIGKILLed mid-run: a standby takes over its
+shards within seconds, and every order's ten commands are still applied once each, in
+the order sent."""
+
+import random
+import time
+
+import pytest
+
+from tests.faults.harness import Reporter
+from tests.faults.scenario import Underway
+
+from .ledger import assert_applied_once_in_order
+from .orders import ORDERS, SHARDS, plan_sequences, takeover_seconds
+from .scenario import ClusterScenario
+
+pytestmark = pytest.mark.cluster
+
+WORKERS = 3
+KILLED_AT = 0.4
+"""The share of the load answered when the worker is killed."""
+FAILOVER_LIMIT = 5.0
+LOAD_TIMEOUT = 240.0
+ENTRY = "pizzeria.worker.commands"
+SHARD_QUEUES = [f"{ENTRY}.shard-{shard}" for shard in range(SHARDS)]
+
+
+@pytest.mark.timeout(LOAD_TIMEOUT + 300)
+async def test_a_killed_workers_shards_go_to_a_standby_and_every_order_stays_in_order(
+    scenario: ClusterScenario, report: Reporter
+) -> None:
+    seed = random.randrange(2**32)
+    plans = plan_sequences(ORDERS, random.Random(seed))
+    report.say(f"\n[worker killed] seed {seed}: {ORDERS} orders x 10 commands, {WORKERS} workers")
+    for number in range(1, WORKERS + 1):
+        await scenario.start_worker(scenario.vhost.rotated(number))
+    killed: dict[str, object] = {}
+
+    async def kill_the_busiest(run: Underway) -> None:
+        """Once KILLED_AT of the load is answered, SIGKILL the worker that is the active
+        consumer of the most shards (the entry queue's counts as one more)."""
+        await run.until_answered(KILLED_AT)
+        active = await scenario.active_on()
+        held = [
+            sum(active.get(queue) == number for queue in [ENTRY, *SHARD_QUEUES])
+            for number in range(WORKERS)
+        ]
+        number = max(range(WORKERS), key=held.__getitem__)
+        shards = {s for s, queue in enumerate(SHARD_QUEUES) if active.get(queue) == number}
+        killed.update(number=number, shards=shards, entry=active.get(ENTRY) == number)
+        killed["at"] = time.monotonic()
+        await run.workers[number].kill()
+        report.say(
+            f"[worker killed] SIGKILL worker {number + 1} at {run.client.answered} answered: "
+            f"active on shards {sorted(shards)}"
+            + (" and the entry queue" if killed["entry"] else "")
+        )
+        killed["after"] = await scenario.active_on()
+
+    ledger, client = await scenario.run(
+        "worker killed",
+        plans,
+        kill_the_busiest,
+        client_nodes=[2, 3, 1],
+        capture_node=3,
+        timeout=LOAD_TIMEOUT,
+    )
+    shards = killed.get("shards")
+    assert isinstance(shards, set), "the load ended before a worker was killed"
+    at = killed["at"]
+    assert isinstance(at, float)
+    failover = takeover_seconds(client, plans, shards, at)
+    ledger.details.update(
+        {
+            "killed worker (not restarted)": f"{killed['number']!s} (0-based)",
+            "shards it was the active consumer of": sorted(shards),
+            "it was the entry queue's active consumer": killed["entry"],
+            "active consumers after the kill (queue: worker, 0-based)": killed["after"],
+            "failover: its shards served again after (s)": failover and round(failover, 2),
+        }
+    )
+    report.ledger(ledger)
+    summary = "\n".join(ledger.lines())
+    assert shards, "the killed worker was active on no shard: nothing to fail over\n" + summary
+    assert failover is not None, "a shard of the killed worker never answered again\n" + summary
+    assert failover < FAILOVER_LIMIT, summary
+    after = killed["after"]
+    assert isinstance(after, dict)
+    assert all(after.get(queue) not in (None, killed["number"]) for queue in SHARD_QUEUES), summary
+    assert ledger.details["load ended in time"], summary
+    assert ledger.details["exit code on SIGTERM at the end"] == 0, summary
+    assert_applied_once_in_order(ledger)
