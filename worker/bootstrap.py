@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from faststream.middlewares import AckPolicy
-from faststream.rabbit import Channel, RabbitBroker, RabbitExchange, RabbitMessage
+from faststream.rabbit import Channel, RabbitExchange, RabbitMessage, RabbitQueue
 
 from pizzeria_contracts import commands as c
 from pizzeria_contracts import names as n
@@ -33,6 +33,7 @@ from .adapters.mongo.sales import MongoSalesReport, SalesProjection
 from .adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from .adapters.mongo.views import MongoOrderViews, order_view_document
 from .adapters.rabbit import topology
+from .adapters.rabbit.hosts import SeveralHostsBroker
 from .adapters.rabbit.publishing import RabbitPublisher
 from .adapters.rabbit.retry import RetryPolicy
 from .application import behaviours
@@ -52,11 +53,12 @@ from .application.ports import (
 )
 from .domain.orders import Order
 from .domain.pizzas import Pizza
+from .entrypoints.router import Router
 from .entrypoints.subscribers import Subscriber
 from .observability.database import DatabaseCommands
 from .observability.http import OperatorServer
 from .observability.metrics import Metrics, MetricsBehaviour
-from .settings import Settings, mask, with_option
+from .settings import Settings, each_host, mask, with_option
 
 log = logging.getLogger("worker")
 
@@ -221,8 +223,11 @@ class Service:
         self.database_gate = DatabaseGate(lambda: self.mongo.admin.command("ping"))
         self.collections = Collections.of(self.mongo[settings.mongodb_database])
         heartbeat = str(settings.amqp_heartbeat_seconds)
-        self.broker = RabbitBroker(
-            with_option(settings.amqp_url.get_secret_value(), "heartbeat", heartbeat),
+        self.broker = SeveralHostsBroker(
+            [
+                with_option(url, "heartbeat", heartbeat)
+                for url in each_host(settings.amqp_url.get_secret_value())
+            ],
             apply_types=False,
             logger=None,  # our LoggingBehaviour writes the one line per message
             graceful_timeout=settings.shutdown_timeout,
@@ -264,14 +269,29 @@ class Service:
             )
         self._tasks: list[asyncio.Task[None]] = []
         self._deadline_task: asyncio.Task[None] | None = None
-        self.queues = topology.Queues.of(settings.queue_type, settings.retry_attempts)
-        for queue in (self.queues.commands, self.queues.queries):
-            self.broker.subscriber(
-                queue,
-                ack_policy=AckPolicy.MANUAL,
-                decoder=_raw,
-                no_reply=True,
-            )(self._handle)
+        self.queues = topology.Queues.of(
+            settings.queue_type, settings.retry_attempts, settings.command_shards
+        )
+        self._router: Router | None = None
+        handled = [self.queues.queries, *self.queues.shards]
+        if self.queues.any is None:
+            handled.append(self.queues.commands)
+        else:
+            handled.append(self.queues.any)
+            self._consume(self.queues.commands, self._route)
+        for queue in handled:
+            self._consume(queue, self._handle)
+
+    def _consume(
+        self, queue: RabbitQueue, handler: Callable[[RabbitMessage], Awaitable[None]]
+    ) -> None:
+        self.broker.subscriber(queue, ack_policy=AckPolicy.MANUAL, decoder=_raw, no_reply=True)(
+            handler
+        )
+
+    async def _route(self, message: RabbitMessage) -> None:
+        assert self._router is not None
+        await self._router(message)
 
     async def _handle(self, message: RabbitMessage) -> None:
         assert self._subscriber is not None
@@ -313,6 +333,13 @@ class Service:
             self.settings.worker_user,
             self.metrics,
         )
+        if self.settings.command_shards:
+            self._router = Router(
+                self._publisher,
+                self._subscriber,
+                self.settings.command_shards,
+                self.settings.worker_user,
+            )
         self._tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self._sweep_forever(), name="outbox-sweep"),

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     certificate)."""
     queue_type: Literal["classic", "quorum"] = "classic"
     """`quorum` for a RabbitMQ cluster; an existing queue keeps the type it was made with."""
+    command_shards: Annotated[int, Field(ge=0, le=256)] = 0
+    """0: every worker takes commands from one queue, and keeps one order's commands in
+    order within itself. N: the commands of one order go to one of N shard queues, each
+    with one active worker at a time, so they are applied in the order sent with
+    several workers too (README, "Several workers and a cluster"). The command queue
+    is then declared with a single active consumer: start on a fresh queue."""
     prefetch: Annotated[int, Field(ge=1, le=10_000)] = 100
     """Unacknowledged messages per worker queue, and so messages handled at once."""
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
@@ -182,7 +188,25 @@ def _with_scheme(url: SecretStr, schemes: tuple[str, ...]) -> SecretStr:
     parts = urlsplit(url.get_secret_value())
     if parts.scheme not in schemes or not parts.hostname:
         raise ValueError(f"needs a URL such as {schemes[0]}://user:password@host/")
+    if schemes[0] == "amqp":
+        for one in each_host(url.get_secret_value()):
+            try:
+                urlsplit(one).port  # noqa: B018 - read for the check it makes
+            except ValueError:
+                raise ValueError(f"a host has no valid port: {mask(one)}") from None
     return url
+
+
+def each_host(url: str) -> list[str]:
+    """One URL per host of a URL that lists several, `amqp://u:p@h1:5672,h2:5672/vhost`
+    (a cluster), in the order written; a URL with one host is itself."""
+    parts = urlsplit(url)
+    user, at, hosts = parts.netloc.rpartition("@")
+    return [
+        urlunsplit(parts._replace(netloc=f"{user}{at}{host.strip()}"))
+        for host in hosts.split(",")
+        if host.strip()
+    ]
 
 
 def with_option(url: str, name: str, value: str) -> str:
