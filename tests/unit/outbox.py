@@ -71,6 +71,13 @@ class World:
         collection.docs[doc["_id"]] = {**doc, "outbox": list(doc["outbox"])}
         return doc
 
+    async def relayed_by(
+        self, relay: OutboxRelay, collection: MemoryCollection, doc: Document
+    ) -> None:
+        """Submitted, then published and recorded (or failed and marked)."""
+        await relay.submit(collection.as_collection(), doc)
+        await relay.drain()
+
     def outbox(self, collection: MemoryCollection, doc: Document) -> list[int]:
         return [entry["version"] for entry in collection.docs[doc["_id"]]["outbox"]]
 

@@ -21,8 +21,7 @@ async def test_an_aggregate_without_read_model_is_recorded_then_cleared_at_a_lul
     )
 
     async with running(relay):
-        await relay.submit(world.customers.as_collection(), doc)
-        await relay.drain()
+        await world.relayed_by(relay, world.customers, doc)
         recorded = [(r["document"], r["version"]) for r in world.relayed.docs.values()]
         await relay.drain(clear=True)
 
@@ -52,8 +51,7 @@ async def test_clearing_waits_for_a_lull_and_says_what_went_out_meanwhile() -> N
     relay = world.relay(lull=3600)
 
     async with running(relay):
-        await relay.submit(world.customers.as_collection(), doc)
-        await relay.drain()
+        await world.relayed_by(relay, world.customers, doc)
         await asyncio.sleep(0.05)
 
         assert world.outbox(world.customers, doc) == [1, 2]
@@ -69,8 +67,7 @@ async def test_a_full_backlog_of_outboxes_to_clear_is_cleared_without_a_lull() -
 
     async with running(relay):
         for doc in docs:
-            await relay.submit(world.customers.as_collection(), doc)
-        await relay.drain()
+            await world.relayed_by(relay, world.customers, doc)
         while sum(not world.outbox(world.customers, doc) for doc in docs) < 3:  # noqa: ASYNC110 - the clearing runs beside
             await asyncio.sleep(0.01)
 
@@ -142,8 +139,7 @@ async def test_a_failed_clearing_leaves_the_outbox_for_the_sweep_and_ends_the_dr
     relay = world.relay(lull=0.01)
 
     async with running(relay):
-        await relay.submit(world.customers.as_collection(), doc)
-        await relay.drain()
+        await world.relayed_by(relay, world.customers, doc)
         world.customers.failure = AutoReconnect("database away")
         await relay.drain(clear=True)
     world.customers.failure = None

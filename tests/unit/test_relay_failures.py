@@ -31,8 +31,7 @@ async def test_the_periodic_pass_relays_what_failed_with_its_ids_and_drops_the_m
     relay = world.relay(lull=0.01)
 
     async with running(relay):
-        await relay.submit(world.orders.as_collection(), doc)
-        await relay.drain()
+        await world.relayed_by(relay, world.orders, doc)
         assert await relay.retry_failed([world.orders.as_collection()], timedelta(hours=1)) == 0
         assert relay.backlog.waiting == 1
         world.publisher.failing = False
@@ -71,8 +70,7 @@ async def test_a_mark_given_a_new_token_by_a_failure_since_is_kept() -> None:
     relay = world.relay()
 
     async with running(relay):
-        await relay.submit(world.customers.as_collection(), doc)
-        await relay.drain()
+        await world.relayed_by(relay, world.customers, doc)
         assert await relay.retry_failed([world.customers.as_collection()], NO_GRACE) == 1
 
     assert len(world.waiting.docs) == 1
