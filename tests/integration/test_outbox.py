@@ -11,7 +11,7 @@ from pizzeria_contracts import OperationResult
 from worker.adapters.mongo.database import Document
 from worker.adapters.mongo.documents import OrderCodec
 from worker.adapters.mongo.outbox import OutboxRelay, Projection
-from worker.adapters.mongo.outbox.clearing import Recorded
+from worker.adapters.mongo.outbox.handoff import Recorded
 from worker.adapters.mongo.readmodels import Fixed
 from worker.adapters.mongo.store import MongoAggregateStore
 from worker.adapters.mongo.views import HIDDEN as SERVED  # what a query returns

@@ -5,7 +5,8 @@ from typing import Any
 
 from pymongo.errors import AutoReconnect
 
-from worker.adapters.mongo.outbox.clearing import Clearer, Recorded
+from worker.adapters.mongo.outbox.clearing import Clearer
+from worker.adapters.mongo.outbox.handoff import Recorded
 
 from .memory_collections import MemoryCollection
 from .outbox import World, outbox_doc, running

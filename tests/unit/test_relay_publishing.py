@@ -6,8 +6,9 @@ from typing import Any
 
 from pymongo.errors import AutoReconnect
 
+from worker.adapters.mongo.outbox.handoff import Pending
 from worker.adapters.mongo.outbox.publishing import Publisher
-from worker.adapters.mongo.outbox.submissions import Pending, Submissions, newest
+from worker.adapters.mongo.outbox.submissions import Submissions, newest
 
 from .memory_collections import Document, MemoryCollection
 from .outbox import World, outbox_doc

@@ -5,37 +5,16 @@ write; those beyond `uncleared` stay until their document is relayed again or a 
 starts and sweeps. The record makes waiting safe: no sweep publishes a recorded outbox."""
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from pymongo import UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
 
 from ..batch import STATEMENTS
-from .keys import Document, Key
-from .submissions import Pending
+from .handoff import Key, Recorded
 
 log = logging.getLogger("worker.outbox")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Recorded:
-    """A document whose outbox, as of `version`, is published and recorded as such:
-    only clearing it is left."""
-
-    collection: AsyncCollection[Document]
-    doc_id: Any
-    version: int
-
-    @classmethod
-    def now(cls, pending: Pending) -> "Recorded":
-        return cls(pending.collection, pending.doc["_id"], pending.doc["version"])
-
-    @property
-    def key(self) -> Key:
-        return (self.collection.name, self.doc_id)
 
 
 class Clearer:

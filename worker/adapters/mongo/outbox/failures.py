@@ -12,8 +12,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .keys import Document, Key, document
-from .submissions import Pending
+from .handoff import Document, Key, Pending, document
 
 log = logging.getLogger("worker.outbox")
 

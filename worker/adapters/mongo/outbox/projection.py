@@ -11,7 +11,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from ..batch import STATEMENTS, chunks, insert_new
 from ..documents import state_of
 from ..readmodels import Place
-from .keys import Document
+from .handoff import Document
 
 RECORDS_PER_LOOKUP = 1_000
 """Ids per `$in` when the sweep looks up which outboxes were published."""

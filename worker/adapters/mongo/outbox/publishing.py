@@ -9,9 +9,8 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from ....recent import Recent
-from .keys import Key
+from .handoff import Key, Pending
 from .projection import Projection
-from .submissions import Pending
 
 log = logging.getLogger("worker.outbox")
 REMEMBERED = 10_000

@@ -11,10 +11,8 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from ..batch import chunks, insert_new
-from .clearing import Recorded
-from .keys import Document, Key, document
+from .handoff import Document, Key, Pending, Recorded, document
 from .projection import RECORDS_PER_LOOKUP, Projection
-from .submissions import Pending
 
 log = logging.getLogger("worker.outbox")
 

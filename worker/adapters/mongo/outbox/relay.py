@@ -9,24 +9,22 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .clearing import Clearer, Recorded
+from .clearing import Clearer
 from .failures import Backlog, Failures
-from .keys import Document
+from .handoff import Document, Pending, Recorded
 from .projection import Projection
 from .publishing import Publish, Publisher
 from .recording import Recorder
-from .submissions import Pending, Submissions, newest
+from .submissions import Submissions, newest
 from .sweep import Sweep
 
 log = logging.getLogger("worker.outbox")
 
 
 class OutboxRelay:
-    """Three stages: the first publishes each batch and projects its read models, then
-    answers the commands waiting for it (`Publisher`); the second records what was
-    published and has no read model to say so (`Recorder`); the third clears the
-    recorded outboxes at a lull (`Clearer`). What fails is marked for the periodic pass
-    (`Failures`); a worker that starts sweeps every outbox once (`Sweep`)."""
+    """Publishes each batch and projects it (`Publisher`), records what has no read
+    model to say so (`Recorder`), clears at a lull (`Clearer`); marks what failed for
+    the periodic pass (`Failures`); sweeps every outbox when a worker starts (`Sweep`)."""
 
     def __init__(
         self,
@@ -122,10 +120,8 @@ class OutboxRelay:
         self, collections: Sequence[AsyncCollection[Document]], grace: timedelta
     ) -> int:
         """Relay again what a relay failed to publish, this one or another (a worker that
-        died since): marks what failed here in `waiting`, then relays the documents
-        marked there longer than `grace` ago and drops their marks. What a crash left
-        unpublished after its command was stored comes back with the command (its
-        message was not acknowledged), whose store relays it (`MongoAggregateStore`);
+        died since), marked in `waiting` longer than `grace` ago. What a crash left
+        unpublished comes back with its unacknowledged command, whose store relays it;
         the sweep at start-up finds anything else."""
         found, self.backlog = await self._failures.retry(
             collections, grace, self.relay, self._submissions.relaying, self._batch_size

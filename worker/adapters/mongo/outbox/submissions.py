@@ -2,35 +2,13 @@
 then on their way, each with the futures that tell its store when it went out."""
 
 import asyncio
-import dataclasses
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .keys import Document, Key
-
-
-@dataclasses.dataclass(slots=True)
-class Pending:
-    collection: AsyncCollection[Document]
-    doc: Mapping[str, Any]
-    published: asyncio.Future[None]  # published and projected, or left for the sweep
-    settled: asyncio.Future[None]  # published and recorded, or left for the sweep
-    inserted: bool = False  # by this worker, just now: no view shows it yet
-
-    @property
-    def key(self) -> Key:
-        return (self.collection.name, self.doc["_id"])
-
-    def arrived(self) -> None:
-        if not self.published.done():
-            self.published.set_result(None)
-
-    def settle(self) -> None:
-        if not self.settled.done():
-            self.settled.set_result(None)
+from .handoff import Document, Key, Pending
 
 
 class Submissions:

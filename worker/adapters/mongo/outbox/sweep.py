@@ -7,9 +7,9 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .clearing import Clearer, Recorded
+from .clearing import Clearer
 from .failures import Backlog, Relay
-from .keys import Document, Key
+from .handoff import Document, Key, Recorded
 from .recording import Recorder
 
 
