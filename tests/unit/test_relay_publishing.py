@@ -101,7 +101,7 @@ async def test_a_batch_takes_the_latest_version_of_each_document() -> None:
     assert [pending.doc["version"] for pending in latest] == [3, 1]
 
 
-async def test_a_submitted_document_is_on_its_way_until_published_and_relaying_until_settled() -> (
+async def test_a_submitted_document_is_on_its_way_until_published_and_relaying_until_finished() -> (
     None
 ):
     world = World()
@@ -117,8 +117,8 @@ async def test_a_submitted_document_is_on_its_way_until_published_and_relaying_u
 
     assert submissions.on_its_way(key) is None
     assert submissions.relaying(key)
-    pending.settle()
-    await submissions.settled()
+    pending.finish()
+    await submissions.finished()
     assert not submissions.relaying(key)
 
 
@@ -132,4 +132,4 @@ async def test_a_document_without_events_is_done_at_once_and_never_queued() -> N
 
     assert done.done()
     assert not submissions.relaying((world.orders.name, "x"))
-    await submissions.settled()
+    await submissions.finished()

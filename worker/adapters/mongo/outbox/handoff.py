@@ -23,7 +23,7 @@ class Pending:
     collection: AsyncCollection[Document]
     doc: Mapping[str, Any]
     published: asyncio.Future[None]  # published and projected, or left for the sweep
-    settled: asyncio.Future[None]  # published and recorded, or left for the sweep
+    finished: asyncio.Future[None]  # published and recorded, or left for the sweep
     inserted: bool = False  # by this worker, just now: no view shows it yet
 
     @property
@@ -34,9 +34,9 @@ class Pending:
         if not self.published.done():
             self.published.set_result(None)
 
-    def settle(self) -> None:
-        if not self.settled.done():
-            self.settled.set_result(None)
+    def finish(self) -> None:
+        if not self.finished.done():
+            self.finished.set_result(None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

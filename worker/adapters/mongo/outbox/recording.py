@@ -18,7 +18,7 @@ log = logging.getLogger("worker.outbox")
 
 
 class Recorder:
-    """Everything waiting is recorded in one insert, as it comes; each is settled once
+    """Everything waiting is recorded in one insert, as it comes; each is finished once
     recorded (then handed to clearing) or once it failed to be (a sweep may repeat it)."""
 
     def __init__(
@@ -51,7 +51,7 @@ class Recorder:
                         then(Recorded.now(pending))
                 finally:
                     for pending in batch:
-                        pending.settle()
+                        pending.finish()
 
     async def recorded(self, collection: str, docs: Sequence[Mapping[str, Any]]) -> set[Any]:
         """Those of these documents whose outbox, as of their version, was recorded as

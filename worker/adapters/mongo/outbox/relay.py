@@ -90,7 +90,7 @@ class OutboxRelay:
     async def drain(self, clear: bool = False) -> None:
         """Wait until everything submitted is published and recorded (or left for the
         sweep); with `clear`, also until every recorded outbox is cleared, lull or not."""
-        await self._submissions.settled()
+        await self._submissions.finished()
         if clear:
             await self._clearer.clear_all()
 
@@ -140,9 +140,9 @@ class OutboxRelay:
                 if self._failures.note(latest, {pending.key for pending in done}):
                     await self._failures.mark()  # before their commands are answered
             finally:
-                self._settle(batch, done)
+                self._finish(batch, done)
 
-    def _settle(self, batch: list[Pending], done: list[Pending]) -> None:
+    def _finish(self, batch: list[Pending], done: list[Pending]) -> None:
         for pending in batch:
             pending.arrived()
         recording: set[int] = set()
@@ -154,4 +154,4 @@ class OutboxRelay:
                 recording.add(id(pending))
         for pending in batch:
             if id(pending) not in recording:
-                pending.settle()
+                pending.finish()

@@ -1,4 +1,4 @@
-"""The documents submitted to the relay and not settled yet: queued for the next batch,
+"""The documents submitted to the relay and not finished yet: queued for the next batch,
 then on their way, each with the futures that tell its store when it went out."""
 
 import asyncio
@@ -12,14 +12,14 @@ from .handoff import Document, Key, Pending
 
 
 class Submissions:
-    """What waits for a batch, and what is not settled yet: which documents are on
+    """What waits for a batch, and what is not finished yet: which documents are on
     their way (a sweep leaves them alone), the latest of each (a command waits for
     it), and every future a drain waits for."""
 
     def __init__(self) -> None:
         self._queued: list[Pending] = []
         self._arrival = asyncio.Event()
-        self._unsettled: set[asyncio.Future[None]] = set()
+        self._unfinished: set[asyncio.Future[None]] = set()
         self._relaying: Counter[Key] = Counter()
         self._on_its_way: dict[Key, asyncio.Future[None]] = {}  # the latest of each
 
@@ -37,8 +37,8 @@ class Submissions:
         self._relaying[key] += 1
         self._on_its_way[key] = pending.published
         pending.published.add_done_callback(lambda done: self._arrived(key, done))
-        self._unsettled.add(pending.settled)
-        pending.settled.add_done_callback(lambda settled: self._forget(key, settled))
+        self._unfinished.add(pending.finished)
+        pending.finished.add_done_callback(lambda finished: self._forget(key, finished))
         self._arrival.set()
         return pending.published
 
@@ -46,7 +46,7 @@ class Submissions:
         return self._on_its_way.get(key)
 
     def relaying(self, key: Key) -> bool:
-        """Whether this document is submitted and not settled yet."""
+        """Whether this document is submitted and not finished yet."""
         return key in self._relaying
 
     async def next_batch(self, size: int) -> list[Pending]:
@@ -58,17 +58,17 @@ class Submissions:
         del self._queued[:size]
         return batch
 
-    async def settled(self) -> None:
-        """Once everything submitted is settled."""
-        while self._unsettled:
-            await asyncio.wait(set(self._unsettled))
+    async def finished(self) -> None:
+        """Once everything submitted is finished."""
+        while self._unfinished:
+            await asyncio.wait(set(self._unfinished))
 
     def _arrived(self, key: Key, published: asyncio.Future[None]) -> None:
         if self._on_its_way.get(key) is published:
             del self._on_its_way[key]
 
-    def _forget(self, key: Key, settled: asyncio.Future[None]) -> None:
-        self._unsettled.discard(settled)
+    def _forget(self, key: Key, finished: asyncio.Future[None]) -> None:
+        self._unfinished.discard(finished)
         self._relaying[key] -= 1
         if not self._relaying[key]:
             del self._relaying[key]
