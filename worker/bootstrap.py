@@ -357,11 +357,12 @@ class Service:
         else:
             log.info("authorization policy in force for users: %s", ", ".join(self.policy.users))
         log.info(
-            "worker started: database %s, queues %s and %s, prefetch %d",
+            "worker started: database %s, queues %s and %s, prefetch %d, command shards %d",
             self.settings.mongodb_database,
             n.COMMANDS_QUEUE,
             n.QUERIES_QUEUE,
             self.settings.prefetch,
+            self.settings.command_shards,
         )
 
     async def _flush_outbox(self) -> int:

@@ -12,6 +12,7 @@ from pymongo import AsyncMongoClient
 
 from pizzeria_contracts import names
 from tests.e2e.amqp import RawClient, Reply
+from tests.faults.proxy import Proxy
 from worker.adapters.mongo.database import Document
 from worker.bootstrap import Service
 
@@ -143,3 +144,31 @@ async def test_a_worker_given_several_hosts_takes_the_first_that_answers(
             await raw.close()
 
     assert menu.status == 200
+
+
+async def test_a_worker_whose_node_goes_moves_on_to_the_next(
+    shard_url: str, mongodb_url: str, mongo_client: AsyncMongoClient[Document]
+) -> None:
+    """The first node is a proxy that then goes away (its connections reset, new ones
+    refused): the worker's next attempt goes to the second, and it answers again."""
+    parts = urlsplit(shard_url)
+    user, _, host = parts.netloc.rpartition("@")
+    proxy = await Proxy(parts.port or 5672).start()
+    several = urlunsplit(parts._replace(netloc=f"{user}@127.0.0.1:{proxy.port},{host}"))
+    async with running_service(several, mongodb_url, mongo_client, command_shards=SHARDS) as one:
+        await proxy.close()
+        lost = await until(one, ready=False, within=10)
+        back = await until(one, ready=True, within=30)
+
+    assert lost is not None, "the worker never noticed its node was gone"
+    assert back is not None, "the worker did not move on to the next node"
+
+
+async def until(service: Service, *, ready: bool, within: float) -> float | None:
+    """Seconds until the worker's broker connection is (or is not) up; None if never."""
+    started = asyncio.get_running_loop().time()
+    while (waited := asyncio.get_running_loop().time() - started) < within:
+        if (await service.readiness())["rabbitmq"] is ready:
+            return waited
+        await asyncio.sleep(0.2)
+    return None
