@@ -1,0 +1,40 @@
+"""How the templates show times and durations."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+def when(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float | timedelta | None) -> str:
+    if seconds is None:
+        return "-"
+    if isinstance(seconds, timedelta):
+        seconds = seconds.total_seconds()
+    whole = int(max(seconds, 0))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def since(moment: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, as a duration."""
+    if moment is None:
+        return "-"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return duration(((now or datetime.now(UTC)) - moment).total_seconds())
+
+
+FILTERS: dict[str, Callable[..., Any]] = {"when": when, "duration": duration, "since": since}
