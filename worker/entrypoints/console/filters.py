@@ -37,4 +37,19 @@ def since(moment: datetime | None, now: datetime | None = None) -> str:
     return duration(((now or datetime.now(UTC)) - moment).total_seconds())
 
 
-FILTERS: dict[str, Callable[..., Any]] = {"when": when, "duration": duration, "since": since}
+def items(lines: list[dict[str, Any]]) -> list[str]:
+    """An order's items as the kitchen reads them: alike pizzas counted once."""
+    counted: dict[str, int] = {}
+    for item in lines:
+        toppings = ", ".join(item.get("toppings") or ())
+        text = f"{item['size']} {item['name']}" + (f" + {toppings}" if toppings else "")
+        counted[text] = counted.get(text, 0) + 1
+    return [f"{n} × {text}" if n > 1 else text for text, n in counted.items()]
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "when": when,
+    "duration": duration,
+    "since": since,
+    "items": items,
+}
