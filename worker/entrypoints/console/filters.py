@@ -44,7 +44,7 @@ def items(lines: list[dict[str, Any]]) -> list[str]:
         toppings = ", ".join(item.get("toppings") or ())
         text = f"{item['size']} {item['name']}" + (f" + {toppings}" if toppings else "")
         counted[text] = counted.get(text, 0) + 1
-    return [f"{n} × {text}" if n > 1 else text for text, n in counted.items()]
+    return [f"{n} \u00d7 {text}" if n > 1 else text for text, n in counted.items()]
 
 
 FILTERS: dict[str, Callable[..., Any]] = {
