@@ -21,7 +21,13 @@ from selenium.common.exceptions import NoSuchElementException, WebDriverExceptio
 from selenium.webdriver.common.by import By
 
 from tests.e2e.amqp import COMMANDS, RawClient, json_body, new_id
-from tests.e2e.console import CONSOLE_ENV, OPERATOR_PASSWORD, free_port, own_worker
+from tests.e2e.console import (
+    CONSOLE_ENV,
+    OPERATOR_PASSWORD,
+    ConsoleClient,
+    free_port,
+    own_worker,
+)
 from worker.adapters.mongo.database import Document
 
 pytestmark = pytest.mark.e2e
@@ -81,7 +87,12 @@ def snap(driver: webdriver.Chrome, name: str) -> None:
         driver.save_screenshot(str(Path(SCREENSHOTS) / f"{name}.png"))
 
 
-async def until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+async def until(
+    check: Callable[[], bool],
+    what: str,
+    timeout: float = 20.0,
+    page: webdriver.Chrome | None = None,
+) -> None:
     """Poll the page (each look is quick) while the event loop reads the worker's log."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -92,7 +103,8 @@ async def until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> 
         except (NoSuchElementException, WebDriverException):
             pass
         if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            shown = f":\n{page.page_source[:3000]}" if page is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{shown}")
         await asyncio.sleep(0.2)
 
 
@@ -141,14 +153,16 @@ async def test_an_operator_replays_a_dead_letter_after_fixing_its_cause(
         before = too_large_count(browser)
 
         alice, bruno = f"Alice {new_id()[:6]}", f"Bruno {new_id()[:6]}"
-        kept, other = new_id(), new_id()
+        kept, other, third = new_id(), new_id(), new_id()
+        browser.execute_script("window.notReloaded = true")
         await raw.publish(COMMANDS, "orders.place", big_order(alice), message_id=kept)
         await raw.publish(COMMANDS, "orders.place", big_order(bruno), message_id=other)
+        await raw.publish(COMMANDS, "orders.place", big_order("Dario"), message_id=third)
         await raw.publish(
             COMMANDS, "orders.place", b'{"customer_name": "Carla"', message_id=new_id()
         )
-        # No reload: the page polls the queue.
-        await until(lambda: too_large_count(browser) == before + 2, "two letters too large")
+        await until(lambda: too_large_count(browser) == before + 3, "three letters too large")
+        assert browser.execute_script("return window.notReloaded") is True  # polled, not reloaded
         snap(browser, "dead-letters")
 
         refused = browser.execute_async_script(
@@ -164,7 +178,9 @@ async def test_an_operator_replays_a_dead_letter_after_fixing_its_cause(
     second = {**env, "PIZZERIA_KITCHEN_WARN_AFTER": "2"}
     async with own_worker(amqp_url, mongodb_url, database, second):
         # Same port and passwords: the session and the page carry on.
-        await until(lambda: too_large_count(browser) == before + 2, "the page polling again")
+        await until(
+            lambda: too_large_count(browser) == before + 3, "the page polling again", page=browser
+        )
         browser.find_element(By.CSS_SELECTOR, f"{TOO_LARGE[0]} a.open").click()
         await until(lambda: kept in browser.page_source, "the group's page")
         snap(browser, "group")
@@ -185,7 +201,7 @@ async def test_an_operator_replays_a_dead_letter_after_fixing_its_cause(
         assert browser.find_element(By.ID, "outcome").text == "Replayed 1 dead letter"
 
         browser.find_element(By.ID, "back").click()
-        await until(lambda: too_large_count(browser) == before + 1, "the group one smaller")
+        await until(lambda: too_large_count(browser) == before + 2, "the group one smaller")
 
         # Purge the other from the group's page, by selection; the overview follows.
         browser.find_element(By.CSS_SELECTOR, f"{TOO_LARGE[0]} a.open").click()
@@ -197,7 +213,19 @@ async def test_an_operator_replays_a_dead_letter_after_fixing_its_cause(
         await until(lambda: browser.find_elements(By.ID, "outcome") != [], "the outcome")
         assert browser.find_element(By.ID, "outcome").text == "Purged 1 dead letter"
         browser.find_element(By.ID, "back").click()
+        await until(lambda: too_large_count(browser) == before + 1, "the group one smaller")
+
+        # Another operator replays the third: this page sees its group shrink by itself.
+        browser.execute_script("window.notReloaded = true")
+        colleague = ConsoleClient(base)
+        try:
+            assert (await colleague.login(OPERATOR_PASSWORD)).status == 303
+            form = {"id": third, "confirm": "yes"}
+            assert (await colleague.post("/dead-letters/replay", form)).status == 200
+        finally:
+            await colleague.close()
         await until(lambda: too_large_count(browser) == before, "the group back to before")
+        assert browser.execute_script("return window.notReloaded") is True
 
         # The replayed order reached the kitchen, and is late once its 2 s are up.
         browser.find_element(By.LINK_TEXT, "Kitchen").click()

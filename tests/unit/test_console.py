@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from aio_pika.abc import AbstractConnection
 from aiohttp import web
 from pydantic import SecretStr
 
@@ -18,7 +19,7 @@ from worker.application.ports import Receipt
 from worker.bootstrap import build_console
 from worker.domain.events import OrderConfirmed
 from worker.entrypoints.console.auth import ConsoleSettingsError, Gate, Role, password
-from worker.entrypoints.console.deadletters import Chosen, Snapshot
+from worker.entrypoints.console.deadletters import Chosen, Desk, DeskUnavailableError, Snapshot
 from worker.entrypoints.console.filters import items
 from worker.entrypoints.console.pages import _next, group_key, group_token
 from worker.settings import Settings
@@ -194,3 +195,14 @@ def test_the_kitchen_counts_alike_pizzas_once() -> None:
         "2 \u00d7 large margherita + basil",
         "small marinara",
     ]
+
+
+async def test_a_broker_that_does_not_answer_makes_the_dead_letters_unavailable() -> None:
+    async def refused() -> AbstractConnection:
+        raise ConnectionError("connection refused")
+
+    desk = Desk(refused, "guest")
+    with pytest.raises(DeskUnavailableError, match="did not answer"):
+        await desk.snapshot()
+    with pytest.raises(DeskUnavailableError):
+        await desk.replay(Chosen(message_ids=frozenset({"m1"})), dry_run=False)

@@ -18,7 +18,7 @@ from .auth import ConsoleSettingsError, Gate, middleware
 from .deadletters import Connect, Desk
 from .figures import Checks, Glance
 from .filters import FILTERS
-from .pages import Pages
+from .pages import Pages, unavailable
 
 __all__ = ["Console", "ConsoleSettingsError", "Gate"]
 
@@ -48,6 +48,7 @@ class Console:
 
     def install(self, app: web.Application) -> None:
         app.middlewares.append(middleware(self._gate))
+        app.middlewares.append(unavailable)
         environment = aiohttp_jinja2.setup(
             app,
             loader=jinja2.PackageLoader(__name__, "templates"),

@@ -8,17 +8,30 @@ every page for `max_age` seconds.
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractConnection
+from aio_pika.exceptions import AMQPError
 
 from pizzeria_contracts import names
-from pizzeria_contracts.deadletters import DeadLetter, DeadLetters, Filter, Report
+from pizzeria_contracts.deadletters import (
+    DeadLetter,
+    DeadLetterQueueNotFoundError,
+    DeadLetters,
+    Filter,
+    Report,
+)
 
-__all__ = ["Chosen", "DeadLetter", "Desk", "Group", "Report", "Snapshot"]
+__all__ = ["Chosen", "DeadLetter", "Desk", "DeskUnavailableError", "Group", "Report", "Snapshot"]
+
+
+class DeskUnavailableError(Exception):
+    """The dead-letter queue could not be read: the broker is unreachable or the queue gone."""
+
 
 Connect = Callable[[], Awaitable[AbstractConnection]]
 GroupKey = tuple[str | None, str | None]
@@ -121,13 +134,11 @@ class Desk:
         self._lock = asyncio.Lock()
         self._snapshot: Snapshot | None = None
         self._read_at = 0.0
-        self.changes = 0
-        """Counts the passes that removed letters: pages poll it to know when to redraw."""
 
     async def snapshot(self) -> Snapshot:
         async with self._lock:
             if self._snapshot is None or time.monotonic() - self._read_at > self._max_age:
-                report = await (await self._tool()).list()
+                report = await self._run(lambda tool: tool.list())
                 self._keep(report)
             assert self._snapshot is not None
             return self._snapshot
@@ -147,11 +158,21 @@ class Desk:
         self, act: Callable[[DeadLetters], Awaitable[Report]], dry_run: bool
     ) -> Report:
         async with self._lock:
-            report = await act(await self._tool())
-            if not dry_run:
-                self._snapshot = None  # the next page reads the queue again
-                self.changes += 1
-            return report
+            try:
+                return await self._run(act)
+            finally:
+                if not dry_run:
+                    self._snapshot = None  # the next page reads the queue again
+
+    async def _run(self, act: Callable[[DeadLetters], Awaitable[Report]]) -> Report:
+        try:
+            return await act(await self._tool())
+        except DeadLetterQueueNotFoundError as error:
+            raise DeskUnavailableError(f"no queue {error} on this virtual host") from None
+        except (AMQPError, ConnectionError, OSError) as error:
+            with contextlib.suppress(Exception):  # it is gone either way
+                await self.close()
+            raise DeskUnavailableError(f"the broker did not answer: {error!r}") from None
 
     def _keep(self, report: Report) -> None:
         self._snapshot = Snapshot(

@@ -3,17 +3,22 @@
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
+from ...application.errors import DatabaseUnavailableError
 from ...application.ports import LateOrderViews, OrderConversations, OrderViews
 from .auth import COOKIE, Gate, refuse_slowly, require_operator, session_of
-from .deadletters import Chosen, Desk, GroupKey
+from .deadletters import Chosen, Desk, DeskUnavailableError, GroupKey
 from .figures import Glance
+
+log = logging.getLogger("worker.console")
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 KITCHEN_LIMIT = 200
 """Active and late orders shown at most, oldest first."""
@@ -77,9 +82,11 @@ class Pages:
         target = _next(str(form.get("next", "/")))
         role = self._gate.role_for(str(form.get("password", "")))
         if role is None:
+            log.warning("console: wrong password from %s", request.remote)
             await refuse_slowly()
             context = {"next": target, "error": "Wrong password."}
             return _render("login.html", request, context, status=401)
+        log.info("console: %s logged in from %s", role.value, request.remote)
         response = web.HTTPSeeOther(target)
         response.set_cookie(
             COOKIE,
@@ -140,6 +147,16 @@ class Pages:
         confirmed = form.get("confirm") == "yes"
         run = self._desk.replay if action == "replay" else self._desk.purge
         report = await run(chosen, dry_run=not confirmed)
+        if confirmed:
+            log.info(
+                "console: %s %d dead letters (%s) from %s; %d skipped, %d not confirmed",
+                "replayed" if action == "replay" else "purged",
+                len(report.done),
+                ", ".join(str(letter.message_id) for letter in report.done[:20]),
+                request.remote,
+                len(report.skipped),
+                len(report.failed),
+            )
         context = {"action": action, "report": report, "groups": groups, "ids": ids}
         return _render("done.html" if confirmed else "confirm.html", request, context)
 
@@ -176,6 +193,19 @@ class Pages:
         return _render("_status.html", request, {"figures": await self._glance.figures()})
 
 
+@web.middleware
+async def unavailable(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """The broker or the database did not answer: say so on the page. A polled fragment
+    answers 200, so that htmx shows it in place of what it showed."""
+    try:
+        return await handler(request)
+    except (DeskUnavailableError, DatabaseUnavailableError) as error:
+        context = {"problem": str(error) or type(error).__name__}
+        if request.path.startswith("/fragments/"):
+            return _render("_unavailable.html", request, context)
+        return _render("unavailable.html", request, context, status=503)
+
+
 def _render(
     template: str, request: web.Request, context: dict[str, Any], status: int = 200
 ) -> web.Response:
@@ -191,4 +221,4 @@ def _next(target: str | None) -> str:
     return target
 
 
-__all__ = ["Pages", "group_token", "session_of"]
+__all__ = ["Pages", "group_token", "session_of", "unavailable"]
