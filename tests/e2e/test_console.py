@@ -29,6 +29,22 @@ def worker_env() -> dict[str, str]:
     return dict(CONSOLE_ENV)
 
 
+CREATED: list[str] = []
+"""The dead letters this module made: purged at its end, so the queue is left as found."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def purge_what_we_made(worker: WorkerProcess) -> AsyncIterator[None]:
+    yield
+    cleaner = ConsoleClient(console_url(worker))
+    try:
+        assert (await cleaner.login(OPERATOR_PASSWORD)).status == 303
+        form = [("id", message_id) for message_id in CREATED] + [("confirm", "yes")]
+        assert (await cleaner.post("/dead-letters/purge", form)).status == 200
+    finally:
+        await cleaner.close()
+
+
 @pytest.fixture
 async def anonymous(worker: WorkerProcess) -> AsyncIterator[ConsoleClient]:
     client = ConsoleClient(console_url(worker))
@@ -53,6 +69,7 @@ async def viewer(worker: WorkerProcess) -> AsyncIterator[ConsoleClient]:
 async def dead_letter(client: RawClient, body: bytes = b"{not json") -> str:
     """A command the worker dead-letters at once (invalid JSON); its message id."""
     message_id = new_id()
+    CREATED.append(message_id)
     await client.publish(COMMANDS, "orders.place", body, message_id=message_id)
     return message_id
 

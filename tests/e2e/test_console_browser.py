@@ -158,9 +158,8 @@ async def test_an_operator_replays_a_dead_letter_after_fixing_its_cause(
         await raw.publish(COMMANDS, "orders.place", big_order(alice), message_id=kept)
         await raw.publish(COMMANDS, "orders.place", big_order(bruno), message_id=other)
         await raw.publish(COMMANDS, "orders.place", big_order("Dario"), message_id=third)
-        await raw.publish(
-            COMMANDS, "orders.place", b'{"customer_name": "Carla"', message_id=new_id()
-        )
+        broken = new_id()  # another group, for the picture; purged below
+        await raw.publish(COMMANDS, "orders.place", b'{"customer_name": "Carla"', message_id=broken)
         await until(lambda: too_large_count(browser) == before + 3, "three letters too large")
         assert browser.execute_script("return window.notReloaded") is True  # polled, not reloaded
         snap(browser, "dead-letters")
@@ -222,6 +221,8 @@ async def test_an_operator_replays_a_dead_letter_after_fixing_its_cause(
             assert (await colleague.login(OPERATOR_PASSWORD)).status == 303
             form = {"id": third, "confirm": "yes"}
             assert (await colleague.post("/dead-letters/replay", form)).status == 200
+            form = {"id": broken, "confirm": "yes"}
+            assert (await colleague.post("/dead-letters/purge", form)).status == 200
         finally:
             await colleague.close()
         await until(lambda: too_large_count(browser) == before, "the group back to before")
