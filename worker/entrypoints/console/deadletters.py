@@ -4,7 +4,8 @@ console has no way of its own to change the queue.
 
 Passes over the queue take turns (one lock): a pass holds the letters it read until it
 ends, and a second pass at the same time would not see them. Listings are shared by
-every page for `max_age` seconds.
+every page: read again only when the queue's length changed (asked at most every
+`max_age` seconds), after a replay or purge, or every `max_unchanged` seconds.
 """
 
 import asyncio
@@ -13,6 +14,7 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from aio_pika.abc import AbstractConnection
 from aio_pika.exceptions import AMQPError
@@ -34,6 +36,7 @@ class DeskUnavailableError(Exception):
 
 
 Connect = Callable[[], Awaitable[AbstractConnection]]
+T = TypeVar("T")
 GroupKey = tuple[str | None, str | None]
 """(reason, message name): the name is the routing key it first arrived with."""
 
@@ -124,11 +127,18 @@ class Desk:
     """The dead-letter queue as the console sees it, through one connection of its own."""
 
     def __init__(
-        self, connect: Connect, user: str, *, max_age: float = 2.0, max_held: int = 5_000
+        self,
+        connect: Connect,
+        user: str,
+        *,
+        max_age: float = 2.0,
+        max_unchanged: float = 30.0,
+        max_held: int = 5_000,
     ) -> None:
         self._connect = connect
         self._user = user
         self._max_age = max_age
+        self._max_unchanged = max_unchanged
         self._max_held = max_held
         self._connection: AbstractConnection | None = None
         self._lock = asyncio.Lock()
@@ -136,10 +146,16 @@ class Desk:
         self._read_at = 0.0
 
     async def snapshot(self) -> Snapshot:
+        """The queue as last read: read again when older than `max_age` and the queue's
+        length changed (one round trip to know), or when older than `max_unchanged`."""
         async with self._lock:
-            if self._snapshot is None or time.monotonic() - self._read_at > self._max_age:
-                report = await self._run(lambda tool: tool.list())
-                self._keep(report)
+            age = time.monotonic() - self._read_at
+            kept = self._snapshot
+            stale = kept is None or age > self._max_unchanged
+            if kept is not None and not stale and age > self._max_age:
+                stale = await self._run_counting() != kept.queued
+            if stale:
+                self._keep(await self._run(lambda tool: tool.list()))
             assert self._snapshot is not None
             return self._snapshot
 
@@ -164,7 +180,21 @@ class Desk:
                 if not dry_run:
                     self._snapshot = None  # the next page reads the queue again
 
-    async def _run(self, act: Callable[[DeadLetters], Awaitable[Report]]) -> Report:
+    async def _run_counting(self) -> int:
+        """How many letters the queue holds now, without reading them."""
+
+        async def count(tool: DeadLetters) -> int:
+            assert self._connection is not None
+            channel = await self._connection.channel()
+            try:
+                queue = await channel.declare_queue(tool.queue, passive=True)
+                return int(getattr(queue.declaration_result, "message_count", 0) or 0)
+            finally:
+                await channel.close()
+
+        return await self._run(count)
+
+    async def _run(self, act: Callable[[DeadLetters], Awaitable[T]]) -> T:
         try:
             return await act(await self._tool())
         except DeadLetterQueueNotFoundError as error:
