@@ -12,14 +12,19 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from pizzeria_contracts import OperationResult, names
-from pizzeria_contracts.deadletters import DeadLetter
 from worker.adapters.mongo.conversations import _command
 from worker.adapters.mongo.documents import inbox_entries
 from worker.application.ports import Receipt
 from worker.bootstrap import build_console
 from worker.domain.events import OrderConfirmed
 from worker.entrypoints.console.auth import ConsoleSettingsError, Gate, Role, password
-from worker.entrypoints.console.deadletters import Chosen, Desk, DeskUnavailableError, Snapshot
+from worker.entrypoints.console.deadletters import (
+    Chosen,
+    DeadLetter,
+    Desk,
+    DeskUnavailableError,
+    Snapshot,
+)
 from worker.entrypoints.console.filters import items
 from worker.entrypoints.console.pages import _next, group_key, group_token
 from worker.settings import Settings
@@ -206,3 +211,15 @@ async def test_a_broker_that_does_not_answer_makes_the_dead_letters_unavailable(
         await desk.snapshot()
     with pytest.raises(DeskUnavailableError):
         await desk.replay(Chosen(message_ids=frozenset({"m1"})), dry_run=False)
+
+
+def test_the_worker_imports_the_dead_letter_tool_in_one_module_alone() -> None:
+    """So that moving the tool to another distribution changes one import line."""
+    worker = Path(__file__).resolve().parents[2] / "worker"
+    importing = [
+        path.relative_to(worker).as_posix()
+        for path in worker.rglob("*.py")
+        if "pizzeria_contracts.deadletters" in path.read_text(encoding="utf-8")
+        or "from pizzeria_contracts import deadletters" in path.read_text(encoding="utf-8")
+    ]
+    assert importing == ["entrypoints/console/deadletters.py"]
