@@ -9,11 +9,13 @@ import asyncio
 import dataclasses
 import functools
 import inspect
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aio_pika
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitExchange, RabbitMessage, RabbitQueue
 
@@ -21,6 +23,7 @@ from pizzeria_contracts import commands as c
 from pizzeria_contracts import names as n
 from pizzeria_contracts import queries as q
 
+from .adapters.mongo.conversations import MongoConversations
 from .adapters.mongo.database import Collections, connect, create_indexes
 from .adapters.mongo.deadlines import MongoDeadlines
 from .adapters.mongo.documents import CustomerCodec, OrderCodec, PizzaCodec
@@ -53,6 +56,8 @@ from .application.ports import (
 )
 from .domain.orders import Order
 from .domain.pizzas import Pizza
+from .entrypoints.console import Console, ConsoleSettingsError, Gate
+from .entrypoints.console.auth import password
 from .entrypoints.router import Router
 from .entrypoints.subscribers import Subscriber
 from .observability.database import DatabaseCommands
@@ -207,6 +212,57 @@ def load_policy(settings: Settings) -> Policy | None:
     return Policy.load(settings.authorization_policy, COMMAND_NAMES, QUERY_NAMES)
 
 
+def build_console(
+    settings: Settings,
+    metrics: Metrics,
+    readiness: Callable[[], Awaitable[Mapping[str, bool]]],
+    adapters: Adapters,
+    conversations: MongoConversations,
+) -> Console | None:
+    """The operator console, when its password is set and the HTTP server is on; it
+    reads through the adapters' ports and replays through `pizzeria dead-letters`' tool
+    on a broker connection of its own."""
+    operator = password(
+        settings.console_password, settings.console_password_file, "PIZZERIA_CONSOLE_PASSWORD"
+    )
+    viewer = password(
+        settings.console_viewer_password,
+        settings.console_viewer_password_file,
+        "PIZZERIA_CONSOLE_VIEWER_PASSWORD",
+    )
+    if operator is None:
+        if viewer is not None:
+            raise ConsoleSettingsError("a viewer password needs PIZZERIA_CONSOLE_PASSWORD too")
+        return None
+    if not settings.http_enabled:
+        log.warning("the console's password is set but PIZZERIA_HTTP_ENABLED is off: no console")
+        return None
+    if not _loopback(settings.http_host):
+        log.warning(
+            "the operator console listens on %s, not loopback: put TLS in front of it, "
+            "its passwords and session cookie travel in clear over HTTP",
+            settings.http_host,
+        )
+    url = settings.amqp_url.get_secret_value()
+    return Console(
+        Gate(operator, viewer, settings.console_session_hours),
+        functools.partial(aio_pika.connect, url),
+        settings.worker_user,
+        metrics,
+        readiness,
+        views=adapters.views,
+        late=adapters.late,
+        conversations=conversations,
+    )
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class Service:
     """The running worker: clients, subscribers and background tasks."""
 
@@ -263,9 +319,20 @@ class Service:
         self._publisher: RabbitPublisher | None = None
         self._subscriber: Subscriber | None = None
         self.operator: OperatorServer | None = None
+        self.console = build_console(
+            settings,
+            self.metrics,
+            self.readiness,
+            wired.adapters,
+            MongoConversations(self.collections.orders),
+        )
         if settings.http_enabled:
             self.operator = OperatorServer(
-                settings.http_host, settings.http_port, self.metrics, self.readiness
+                settings.http_host,
+                settings.http_port,
+                self.metrics,
+                self.readiness,
+                console=self.console.install if self.console else None,
             )
         self._tasks: list[asyncio.Task[None]] = []
         self._deadline_task: asyncio.Task[None] | None = None
@@ -447,6 +514,8 @@ class Service:
         await self.broker.stop()
         if self.operator is not None:
             await self.operator.stop()
+        if self.console is not None:
+            await self.console.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

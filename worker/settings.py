@@ -111,6 +111,19 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     """0 takes any free port (the start-up log says which)."""
+    console_password: SecretStr | None = None
+    """Turns on the operator console at http://HTTP_HOST:HTTP_PORT/ (README, "Operator
+    console"): the password of the `operator` role, who may also replay and purge dead
+    letters. Without it, or CONSOLE_PASSWORD_FILE, the console is off (the port serves
+    /metrics and /health only)."""
+    console_password_file: Path | None = None
+    """A file whose first line is the operator's password (a mounted secret), in place
+    of CONSOLE_PASSWORD."""
+    console_viewer_password: SecretStr | None = None
+    """The password of the read-only `viewer` role: every page, no action."""
+    console_viewer_password_file: Path | None = None
+    console_session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 8.0
+    """How long a console login lasts; changing either password ends every session."""
     record_database_commands: Path | None = None
     """Append every database command's collection, filters and sorts to this file
     (JSON lines), for the index-coverage test; off in production."""
