@@ -15,9 +15,10 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
 COPY contracts/ contracts/
+COPY client/ client/
 COPY pyproject.toml README.md ./
 COPY worker/ worker/
-RUN pip install ./contracts ".[tracing]"
+RUN pip install ./contracts ./client ".[tracing]"
 
 # ---- runtime: just Python and the venv, as a non-root user ----
 FROM python:3.11-slim

@@ -13,6 +13,8 @@
 #                    is set; built from tools/mongo-java-server with Debian's Java 17
 #                    and Maven
 #   ensure_services  both of the above
+#   ensure_browser   Debian's chromium and chromium-driver, for the operator
+#                    console's browser tests (Selenium drives them headless)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV_DIR="$REPO_ROOT/.venv"
@@ -227,6 +229,18 @@ ensure_mongo() {
 ensure_services() {
 	ensure_rabbitmq
 	ensure_mongo
+}
+
+# ensure_browser: a browser the console's tests can drive. Debian's, since a browser
+# build of Playwright's or Selenium Manager's own cannot be downloaded here.
+ensure_browser() {
+	if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+		return 0
+	fi
+	command -v apt-get >/dev/null 2>&1 || die "chromium and chromedriver not found and no apt-get; install Chromium and its driver"
+	log "installing chromium and chromium-driver (apt-get), for the console's browser tests"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 }
 
 # ensure_test_vhost: the tests use a virtual host of their own on the local

@@ -17,6 +17,7 @@ from .adapters.mongo.rebuild import PACE, rebuild, rebuildable
 from .adapters.mongo.rebuild import describe as describe_rebuild
 from .application.authorization import PolicyError
 from .bootstrap import Service
+from .entrypoints.console import ConsoleSettingsError
 from .observability import logs, tracing
 from .progress import progress
 from .settings import Settings, describe, env_name, mask
@@ -139,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
             return runner.run(serve(settings))
     except PolicyError as error:
         print(f"invalid setting {env_name('authorization_policy')}: {error}", file=sys.stderr)
+        return 2
+    except ConsoleSettingsError as error:
+        print(f"invalid console setting: {error}", file=sys.stderr)
         return 2
 
 

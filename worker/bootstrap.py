@@ -9,18 +9,21 @@ import asyncio
 import dataclasses
 import functools
 import inspect
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aio_pika
 from faststream.middlewares import AckPolicy
-from faststream.rabbit import Channel, RabbitBroker, RabbitExchange, RabbitMessage
+from faststream.rabbit import Channel, RabbitExchange, RabbitMessage, RabbitQueue
 
 from pizzeria_contracts import commands as c
 from pizzeria_contracts import names as n
 from pizzeria_contracts import queries as q
 
+from .adapters.mongo.conversations import MongoConversations
 from .adapters.mongo.database import Collections, connect, create_indexes
 from .adapters.mongo.deadlines import MongoDeadlines
 from .adapters.mongo.documents import CustomerCodec, OrderCodec, PizzaCodec
@@ -33,6 +36,7 @@ from .adapters.mongo.sales import MongoSalesReport, SalesProjection
 from .adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from .adapters.mongo.views import MongoOrderViews, order_view_document
 from .adapters.rabbit import topology
+from .adapters.rabbit.hosts import SeveralHostsBroker
 from .adapters.rabbit.publishing import RabbitPublisher
 from .adapters.rabbit.retry import RetryPolicy
 from .application import behaviours
@@ -52,11 +56,14 @@ from .application.ports import (
 )
 from .domain.orders import Order
 from .domain.pizzas import Pizza
+from .entrypoints.console import Console, ConsoleSettingsError, Gate
+from .entrypoints.console.auth import password
+from .entrypoints.router import Router
 from .entrypoints.subscribers import Subscriber
 from .observability.database import DatabaseCommands
 from .observability.http import OperatorServer
 from .observability.metrics import Metrics, MetricsBehaviour
-from .settings import Settings, mask, with_option
+from .settings import Settings, each_host, mask, with_option
 
 log = logging.getLogger("worker")
 
@@ -205,6 +212,57 @@ def load_policy(settings: Settings) -> Policy | None:
     return Policy.load(settings.authorization_policy, COMMAND_NAMES, QUERY_NAMES)
 
 
+def build_console(
+    settings: Settings,
+    metrics: Metrics,
+    readiness: Callable[[], Awaitable[Mapping[str, bool]]],
+    adapters: Adapters,
+    conversations: MongoConversations,
+) -> Console | None:
+    """The operator console, when its password is set and the HTTP server is on; it
+    reads through the adapters' ports and replays through `pizzeria dead-letters`' tool
+    on a broker connection of its own."""
+    operator = password(
+        settings.console_password, settings.console_password_file, "PIZZERIA_CONSOLE_PASSWORD"
+    )
+    viewer = password(
+        settings.console_viewer_password,
+        settings.console_viewer_password_file,
+        "PIZZERIA_CONSOLE_VIEWER_PASSWORD",
+    )
+    if operator is None:
+        if viewer is not None:
+            raise ConsoleSettingsError("a viewer password needs PIZZERIA_CONSOLE_PASSWORD too")
+        return None
+    if not settings.http_enabled:
+        log.warning("the console's password is set but PIZZERIA_HTTP_ENABLED is off: no console")
+        return None
+    if not _loopback(settings.http_host):
+        log.warning(
+            "the operator console listens on %s, not loopback: put TLS in front of it, "
+            "its passwords and session cookie travel in clear over HTTP",
+            settings.http_host,
+        )
+    url = settings.amqp_url.get_secret_value()
+    return Console(
+        Gate(operator, viewer, settings.console_session_hours),
+        functools.partial(aio_pika.connect, url),
+        settings.worker_user,
+        metrics,
+        readiness,
+        views=adapters.views,
+        late=adapters.late,
+        conversations=conversations,
+    )
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class Service:
     """The running worker: clients, subscribers and background tasks."""
 
@@ -221,8 +279,11 @@ class Service:
         self.database_gate = DatabaseGate(lambda: self.mongo.admin.command("ping"))
         self.collections = Collections.of(self.mongo[settings.mongodb_database])
         heartbeat = str(settings.amqp_heartbeat_seconds)
-        self.broker = RabbitBroker(
-            with_option(settings.amqp_url.get_secret_value(), "heartbeat", heartbeat),
+        self.broker = SeveralHostsBroker(
+            [
+                with_option(url, "heartbeat", heartbeat)
+                for url in each_host(settings.amqp_url.get_secret_value())
+            ],
             apply_types=False,
             logger=None,  # our LoggingBehaviour writes the one line per message
             graceful_timeout=settings.shutdown_timeout,
@@ -258,20 +319,46 @@ class Service:
         self._publisher: RabbitPublisher | None = None
         self._subscriber: Subscriber | None = None
         self.operator: OperatorServer | None = None
+        self.console = build_console(
+            settings,
+            self.metrics,
+            self.readiness,
+            wired.adapters,
+            MongoConversations(self.collections.orders),
+        )
         if settings.http_enabled:
             self.operator = OperatorServer(
-                settings.http_host, settings.http_port, self.metrics, self.readiness
+                settings.http_host,
+                settings.http_port,
+                self.metrics,
+                self.readiness,
+                console=self.console.install if self.console else None,
             )
         self._tasks: list[asyncio.Task[None]] = []
         self._deadline_task: asyncio.Task[None] | None = None
-        self.queues = topology.Queues.of(settings.queue_type, settings.retry_attempts)
-        for queue in (self.queues.commands, self.queues.queries):
-            self.broker.subscriber(
-                queue,
-                ack_policy=AckPolicy.MANUAL,
-                decoder=_raw,
-                no_reply=True,
-            )(self._handle)
+        self.queues = topology.Queues.of(
+            settings.queue_type, settings.retry_attempts, settings.command_shards
+        )
+        self._router: Router | None = None
+        handled = [self.queues.queries, *self.queues.shards]
+        if self.queues.any is None:
+            handled.append(self.queues.commands)
+        else:
+            handled.append(self.queues.any)
+            self._consume(self.queues.commands, self._route)
+        for queue in handled:
+            self._consume(queue, self._handle)
+
+    def _consume(
+        self, queue: RabbitQueue, handler: Callable[[RabbitMessage], Awaitable[None]]
+    ) -> None:
+        self.broker.subscriber(queue, ack_policy=AckPolicy.MANUAL, decoder=_raw, no_reply=True)(
+            handler
+        )
+
+    async def _route(self, message: RabbitMessage) -> None:
+        assert self._router is not None
+        await self._router(message)
 
     async def _handle(self, message: RabbitMessage) -> None:
         assert self._subscriber is not None
@@ -313,6 +400,13 @@ class Service:
             self.settings.worker_user,
             self.metrics,
         )
+        if self.settings.command_shards:
+            self._router = Router(
+                self._publisher,
+                self._subscriber,
+                self.settings.command_shards,
+                self.settings.worker_user,
+            )
         self._tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self._sweep_forever(), name="outbox-sweep"),
@@ -330,11 +424,12 @@ class Service:
         else:
             log.info("authorization policy in force for users: %s", ", ".join(self.policy.users))
         log.info(
-            "worker started: database %s, queues %s and %s, prefetch %d",
+            "worker started: database %s, queues %s and %s, prefetch %d, command shards %d",
             self.settings.mongodb_database,
             n.COMMANDS_QUEUE,
             n.QUERIES_QUEUE,
             self.settings.prefetch,
+            self.settings.command_shards,
         )
 
     async def _flush_outbox(self) -> int:
@@ -419,6 +514,8 @@ class Service:
         await self.broker.stop()
         if self.operator is not None:
             await self.operator.stop()
+        if self.console is not None:
+            await self.console.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

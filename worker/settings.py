@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     certificate)."""
     queue_type: Literal["classic", "quorum"] = "classic"
     """`quorum` for a RabbitMQ cluster; an existing queue keeps the type it was made with."""
+    command_shards: Annotated[int, Field(ge=0, le=256)] = 0
+    """0: every worker takes commands from one queue, and keeps one order's commands in
+    order within itself. N: the commands of one order go to one of N shard queues, each
+    with one active worker at a time, so they are applied in the order sent with
+    several workers too (README, "Several workers and a cluster"). The command queue
+    is then declared with a single active consumer: start on a fresh queue."""
     prefetch: Annotated[int, Field(ge=1, le=10_000)] = 100
     """Unacknowledged messages per worker queue, and so messages handled at once."""
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
@@ -105,6 +111,19 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     """0 takes any free port (the start-up log says which)."""
+    console_password: SecretStr | None = None
+    """Turns on the operator console at http://HTTP_HOST:HTTP_PORT/ (README, "Operator
+    console"): the password of the `operator` role, who may also replay and purge dead
+    letters. Without it, or CONSOLE_PASSWORD_FILE, the console is off (the port serves
+    /metrics and /health only)."""
+    console_password_file: Path | None = None
+    """A file whose first line is the operator's password (a mounted secret), in place
+    of CONSOLE_PASSWORD."""
+    console_viewer_password: SecretStr | None = None
+    """The password of the read-only `viewer` role: every page, no action."""
+    console_viewer_password_file: Path | None = None
+    console_session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 8.0
+    """How long a console login lasts; changing either password ends every session."""
     record_database_commands: Path | None = None
     """Append every database command's collection, filters and sorts to this file
     (JSON lines), for the index-coverage test; off in production."""
@@ -182,7 +201,25 @@ def _with_scheme(url: SecretStr, schemes: tuple[str, ...]) -> SecretStr:
     parts = urlsplit(url.get_secret_value())
     if parts.scheme not in schemes or not parts.hostname:
         raise ValueError(f"needs a URL such as {schemes[0]}://user:password@host/")
+    if schemes[0] == "amqp":
+        for one in each_host(url.get_secret_value()):
+            try:
+                urlsplit(one).port  # noqa: B018 - read for the check it makes
+            except ValueError:
+                raise ValueError(f"a host has no valid port: {mask(one)}") from None
     return url
+
+
+def each_host(url: str) -> list[str]:
+    """One URL per host of a URL that lists several, `amqp://u:p@h1:5672,h2:5672/vhost`
+    (a cluster), in the order written; a URL with one host is itself."""
+    parts = urlsplit(url)
+    user, at, hosts = parts.netloc.rpartition("@")
+    return [
+        urlunsplit(parts._replace(netloc=f"{user}{at}{host.strip()}"))
+        for host in hosts.split(",")
+        if host.strip()
+    ]
 
 
 def with_option(url: str, name: str, value: str) -> str:

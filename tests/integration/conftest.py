@@ -3,10 +3,13 @@
 import asyncio
 import contextlib
 import dataclasses
+import shutil
+import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import aio_pika
@@ -168,7 +171,7 @@ async def running_service(
     amqp_url: str, mongodb_url: str, mongo_client: AsyncMongoClient[Document], **settings: Any
 ) -> AsyncIterator[Service]:
     """The whole worker in this process, on a database of its own that is dropped after."""
-    name = f"test_service_{uuid.uuid4().hex[:12]}"
+    name = settings.pop("mongodb_database", None) or f"test_service_{uuid.uuid4().hex[:12]}"
     service = Service(
         Settings(
             amqp_url=amqp_url,
@@ -183,3 +186,24 @@ async def running_service(
     finally:
         await service.stop()
         await mongo_client.drop_database(name)
+
+
+def rabbitmqctl(*args: str) -> str:
+    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+@contextlib.contextmanager
+def fresh_vhost(amqp_url: str, prefix: str) -> Iterator[str]:
+    """The URL of a virtual host of its own on the local RabbitMQ, deleted after: a
+    queue keeps the arguments it was first declared with."""
+    parts = urlsplit(amqp_url)
+    if shutil.which("rabbitmqctl") is None or parts.hostname not in ("127.0.0.1", "localhost"):
+        pytest.skip("needs the local RabbitMQ and rabbitmqctl")
+    vhost = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
+    try:
+        yield urlunsplit(parts._replace(path=f"/{vhost}"))
+    finally:
+        rabbitmqctl("delete_vhost", vhost)

@@ -10,7 +10,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pizzeria_contracts import OperationResult
 from worker.adapters.mongo.database import Document
 from worker.adapters.mongo.documents import OrderCodec
-from worker.adapters.mongo.outbox import OutboxRelay, Projection, _Recorded
+from worker.adapters.mongo.outbox import OutboxRelay, Projection
+from worker.adapters.mongo.outbox.handoff import Recorded
 from worker.adapters.mongo.readmodels import Fixed
 from worker.adapters.mongo.store import MongoAggregateStore
 from worker.adapters.mongo.views import HIDDEN as SERVED  # what a query returns
@@ -472,7 +473,7 @@ async def test_clearing_an_outbox_keeps_the_record_of_a_version_recorded_meanwhi
         newer = {"_id": f"{name}/{order.id}/3", "document": f"{name}/{order.id}", "version": 3}
         await relayed.insert_one({**newer, "at": utc_now()})
 
-        await relay._clear([_Recorded(stores.collections.orders, order.id, 2)])
+        await relay._clearer.clear([Recorded(stores.collections.orders, order.id, 2)])
     finally:
         running.cancel()
 

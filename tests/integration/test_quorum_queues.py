@@ -1,10 +1,7 @@
 """The worker on quorum queues, the queue type for a RabbitMQ cluster."""
 
-import shutil
-import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -14,29 +11,15 @@ from pizzeria_contracts import PizzaRequest, PlaceOrder
 from worker.adapters.mongo.database import Document
 from worker.bootstrap import Service
 
-from .conftest import running_service
+from .conftest import fresh_vhost, rabbitmqctl, running_service
 
 pytestmark = pytest.mark.integration
 
 
-def rabbitmqctl(*args: str) -> str:
-    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, check=True)
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def quorum_url(amqp_url: str) -> Iterator[str]:
-    """A virtual host of its own: a queue keeps the type it was first declared with."""
-    parts = urlsplit(amqp_url)
-    if shutil.which("rabbitmqctl") is None or parts.hostname not in ("127.0.0.1", "localhost"):
-        pytest.skip("needs the local RabbitMQ and rabbitmqctl")
-    vhost = f"pizzeria-quorum-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
-    try:
-        yield urlunsplit(parts._replace(path=f"/{vhost}"))
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
+    with fresh_vhost(amqp_url, "pizzeria-quorum") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,9 @@ class Receipt:
     correlation_id: str
     traceparent: str | None
     result: OperationResult | None = None
+    name: str = ""
+    """The message's name (`orders.place`), kept with the reply for the operator console's
+    conversation of an order."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -133,4 +136,14 @@ class SalesReports(Protocol):
 
     async def daily(self, first: date, last: date) -> Mapping[str, Any]:
         """Every day from `first` to `last`, both included, in the `sales.daily` shape."""
+        ...
+
+
+class OrderConversations(Protocol):
+    """What the worker kept of the messages that changed an order, for its operators."""
+
+    async def conversation(self, order_id: str) -> Mapping[str, Any] | None:
+        """The order's commands in the order they changed it, each with its reply's
+        status, correlation id, time and the events it raised, and the events not yet
+        published; None when there is no such order."""
         ...

@@ -1,4 +1,5 @@
-"""The operator's HTTP endpoints: /metrics, /health/live and /health/ready."""
+"""The operator's HTTP endpoints: /metrics, /health/live and /health/ready, and the
+routes of the operator console when the worker installs it."""
 
 import logging
 import socket
@@ -12,12 +13,20 @@ from .metrics import Metrics
 log = logging.getLogger("worker.http")
 
 Checks = Callable[[], Awaitable[Mapping[str, bool]]]
+Install = Callable[[web.Application], None]
 
 
 class OperatorServer:
     """Liveness says the event loop answers; readiness says the worker can do its job."""
 
-    def __init__(self, host: str, port: int, metrics: Metrics, readiness: Checks) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        metrics: Metrics,
+        readiness: Checks,
+        console: Install | None = None,
+    ) -> None:
         self._host, self._port = host, port
         self.port = port
         self._metrics = metrics
@@ -26,6 +35,10 @@ class OperatorServer:
         app.router.add_get("/metrics", self._metrics_page)
         app.router.add_get("/health/live", self._live)
         app.router.add_get("/health/ready", self._ready)
+        self._served = "metrics, health"
+        if console is not None:
+            console(app)
+            self._served += ", console"
         self._runner = web.AppRunner(app, access_log=None)
 
     async def start(self) -> None:
@@ -34,7 +47,7 @@ class OperatorServer:
         sock = socket.create_server((self._host, self._port))
         self.port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
-        log.info("operator endpoints on http://%s:%d/ (metrics, health)", self._host, self.port)
+        log.info("operator endpoints on http://%s:%d/ (%s)", self._host, self.port, self._served)
 
     async def stop(self) -> None:
         await self._runner.cleanup()

@@ -1,6 +1,7 @@
 """How aggregates look as MongoDB documents (the codecs) and their outbox entries."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -105,11 +106,26 @@ def outbox_entry(event: DomainEvent, receipt: Receipt | None) -> dict[str, Any]:
     }
 
 
-def inbox_entries(receipt: Receipt | None) -> list[dict[str, Any]]:
-    """The reply to keep for this message, if it earned one."""
+def inbox_entries(
+    receipt: Receipt | None, events: Sequence[DomainEvent] = ()
+) -> list[dict[str, Any]]:
+    """The reply to keep for this message, if it earned one, with what the operator
+    console shows of it: its name, correlation id, when, and the events it raised (ids
+    and types, not bodies). One entry per command that changed the document, so an
+    order's inbox is bounded by its life (a handful of steps)."""
     if receipt is None or receipt.result is None:
         return []
-    return [{"message_id": receipt.message_id, "result": receipt.result.model_dump(mode="json")}]
+    at = events[0].occurred_at if events else datetime.now(UTC)
+    return [
+        {
+            "message_id": receipt.message_id,
+            "result": receipt.result.model_dump(mode="json"),
+            "name": receipt.name,
+            "correlation_id": receipt.correlation_id,
+            "at": at.replace(microsecond=at.microsecond // 1000 * 1000),
+            "events": [{"id": e.event_id, "type": e.type, "version": e.version} for e in events],
+        }
+    ]
 
 
 def state_of(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -111,7 +111,7 @@ class MongoAggregateStore(Generic[A]):
     async def create(self, aggregate: A, receipt: Receipt | None) -> Publishing | None:
         doc = self._codec.encode(aggregate)
         doc["outbox"] = [outbox_entry(event, receipt) for event in aggregate.pending_events]
-        inbox = inbox_entries(receipt)
+        inbox = inbox_entries(receipt, aggregate.pending_events)
         async with database_call("create"):
             if not await self._inserts.insert({**doc, "inbox": inbox}):
                 return None
@@ -131,7 +131,7 @@ class MongoAggregateStore(Generic[A]):
         state = self._codec.encode(aggregate)
         doc_id = state.pop("_id")
         entries = [outbox_entry(event, receipt) for event in events]
-        inbox = inbox_entries(receipt)
+        inbox = inbox_entries(receipt, events)
         push: Document = {"inbox": {"$each": inbox}}
         name = self.collection.name
         replacing = self._relay.recorded_version(name, doc_id) == loaded

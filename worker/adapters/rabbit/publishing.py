@@ -140,6 +140,17 @@ class RabbitPublisher:
             self._dead_letters.publish(message, routing_key=routing_key, mandatory=False)
         )
 
+    async def forward(
+        self, request: AbstractIncomingMessage, context: MessageContext, queue: str
+    ) -> None:
+        """Hand a command on to the queue that runs it (its shard): the same body and
+        properties, with where it first arrived and who sent it kept aside, as in a
+        retry copy, so the worker that runs it reads the command as it was sent."""
+        message = _copy(request, context, {})
+        message.user_id = self._worker_user
+        self._counted("forward")
+        await confirmed(self._replies.publish(message, routing_key=queue, mandatory=False))
+
     async def retry(
         self,
         request: AbstractIncomingMessage,

@@ -7,7 +7,7 @@ worker's command queue, where they are dead-lettered as `unknown-message`.
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 
@@ -34,26 +34,42 @@ DEAD_LETTER = RabbitExchange(names.DEAD_LETTER_EXCHANGE, type=ExchangeType.FANOU
 QueueType = Literal["classic", "quorum"]
 
 
+ANY_SHARD_QUEUE = f"{names.COMMANDS_QUEUE}.any"
+"""With shards: the commands about no order (`orders.place`, the menu's), for every worker."""
+
+
+def shard_queue(index: int) -> str:
+    return f"{names.COMMANDS_QUEUE}.shard-{index}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Queues:
-    """The queues the worker declares; quorum queues replicate across a cluster."""
+    """The queues the worker declares; quorum queues replicate across a cluster.
+
+    With shards, commands arrive in `commands` as before, whose one active consumer
+    forwards each in arrival order to `shards[hash of its order id]` or to `any`."""
 
     commands: RabbitQueue
     queries: RabbitQueue
     dead_letter: RabbitQueue
     delays: list[RabbitQueue]
+    shards: list[RabbitQueue] = dataclasses.field(default_factory=list)
+    any: RabbitQueue | None = None
 
     @classmethod
-    def of(cls, queue_type: QueueType, retry_attempts: int) -> "Queues":
-        def queue(name: str, **arguments: str) -> RabbitQueue:
+    def of(cls, queue_type: QueueType, retry_attempts: int, shards: int = 0) -> "Queues":
+        def queue(name: str, **arguments: Any) -> RabbitQueue:
             if queue_type == "quorum":  # classic is the default: declared as before
                 arguments["x-queue-type"] = "quorum"
             return RabbitQueue(name, durable=True, arguments=arguments or None)  # type: ignore[arg-type]
 
+        one_at_a_time = {"x-single-active-consumer": True} if shards else {}
         return cls(
-            commands=queue(names.COMMANDS_QUEUE),
+            commands=queue(names.COMMANDS_QUEUE, **one_at_a_time),
             queries=queue(names.QUERIES_QUEUE),
             dead_letter=queue(names.DEAD_LETTER_QUEUE),
+            shards=[queue(shard_queue(i), **one_at_a_time) for i in range(shards)],
+            any=queue(ANY_SHARD_QUEUE) if shards else None,
             # A failed command waits in the queue of its retry for its expiration,
             # then RabbitMQ dead-letters it back into the command queue: no plugin.
             delays=[
@@ -87,5 +103,5 @@ async def declare(
     query_queue = await broker.declare_queue(queues.queries)
     for name in queries:
         await query_queue.bind(exchanges[names.QUERIES_EXCHANGE], routing_key=name)
-    for queue in queues.delays:
+    for queue in [*queues.delays, *queues.shards, *([queues.any] if queues.any else [])]:
         await broker.declare_queue(queue)

@@ -26,7 +26,9 @@ A = TypeVar("A", bound=_Aggregate)
 
 
 def receipt(context: MessageContext, result: OperationResult | None = None) -> Receipt:
-    return Receipt(context.message_id or "", context.causation, context.traceparent, result)
+    return Receipt(
+        context.message_id or "", context.causation, context.traceparent, result, context.name
+    )
 
 
 async def change(
