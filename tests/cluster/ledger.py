@@ -20,7 +20,7 @@ from worker.adapters.mongo.database import Document
 UNEXPECTED = "replies other than the one the order sent implies (200/201 or 409)"
 DISAGREEING = "commands answered with different statuses"
 ANSWERED_AGAIN = "commands answered more than once (copies re-sent, same answer)"
-ANSWERED_BEYOND_SENDS = "commands answered more often than sent"
+ANSWERED_BEYOND_SENDS = "commands answered more often than sent (redelivered after a fault)"
 NOT_IN_ORDER = "orders whose events are not their commands' in the order sent"
 FIRST_OUT_OF_ORDER = "orders whose events were first published out of version order"
 
@@ -137,8 +137,13 @@ def _count_plan(
 
 
 def assert_applied_once_in_order(ledger: Ledger) -> None:
-    """Nothing lost, nothing done twice, every command answered (alike, if more than once,
-    and as the order it was sent in implies), every order's events in that order."""
+    """Nothing lost, nothing done twice, every command answered as the order it was sent
+    in implies, every order's events in that order.
+
+    A command may be answered twice, alike (checked), though sent once: a worker that
+    answered it and died (or went silent) before its acknowledgement reached RabbitMQ
+    leaves it to be delivered again, and the next worker answers it again from the
+    order's inbox. The test that strikes says how many such answers it allows."""
     summary = "\n".join(ledger.lines())
     assert ledger.sent > 0, summary
     assert ledger.lost == 0, summary
@@ -146,7 +151,6 @@ def assert_applied_once_in_order(ledger: Ledger) -> None:
     assert ledger.replies == ledger.sent, summary
     assert ledger.details[UNEXPECTED] == 0, summary
     assert ledger.details[DISAGREEING] == 0, summary
-    assert ledger.details[ANSWERED_BEYOND_SENDS] == 0, summary
     assert ledger.details[NOT_IN_ORDER] == 0, summary
     assert ledger.details[FIRST_OUT_OF_ORDER] == 0, summary
     assert ledger.events == ledger.events_expected, summary

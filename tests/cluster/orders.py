@@ -35,6 +35,7 @@ import random
 import time
 import uuid
 import zlib
+from collections import defaultdict
 
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -91,8 +92,8 @@ class ClusterClient(LoadClient):
         super().__init__(urls[0], resend_after=resend_after)
         self._urls = urls
         self._attempts = 0
-        self.answered_at: dict[str, float] = {}
-        """time.monotonic() of each command's first reply."""
+        self.answered_at: dict[str, list[float]] = defaultdict(list)
+        """time.monotonic() of each command's replies."""
 
     async def _connect(self, number: int) -> _Link:
         self._url = self._urls[self._attempts % len(self._urls)]
@@ -100,7 +101,7 @@ class ClusterClient(LoadClient):
         return await super()._connect(number)
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
-        self.answered_at.setdefault(message.correlation_id or "", time.monotonic())
+        self.answered_at[message.correlation_id or ""].append(time.monotonic())
         await super()._on_reply(message)
 
     async def run(self, plan: Plan) -> None:
@@ -128,28 +129,34 @@ class ClusterClient(LoadClient):
 def takeover_seconds(
     client: ClusterClient, plans: list[Plan], shards: set[int], since: float
 ) -> float | None:
-    """How long after `since` the last of these shards answered its first command: when
-    every one of them was served again. None if one of them never was."""
+    """How long after `since` the last of these shards to be served again answered its
+    first command (a shard with nothing left to answer is not waited for); None if
+    none of them answered anything since."""
     firsts: dict[int, float] = {}
     for plan in plans:
         shard = shard_of(plan.aggregate_id)
         if shard not in shards:
             continue
         for step in plan.steps[1:]:
-            at = client.answered_at.get(step.message_id)
-            if at is not None and at >= since:
+            at = client.answered_at.get(step.message_id, [since - 1])[0]
+            if at >= since:
                 firsts[shard] = min(firsts.get(shard, at), at)
-    if not shards or set(firsts) != shards:
-        return None
-    return max(firsts.values()) - since
+    return max(firsts.values()) - since if firsts else None
 
 
-async def run_orders(client: ClusterClient, plans: list[Plan], in_flight: int) -> None:
-    """Every plan, `in_flight` orders at a time."""
-    semaphore = asyncio.Semaphore(in_flight)
-
-    async def one(plan: Plan) -> None:
-        async with semaphore:
-            await client.run(plan)
-
-    await asyncio.gather(*(one(plan) for plan in plans))
+def answered_again_across(client: ClusterClient, since: float) -> tuple[int, list[str]]:
+    """How many commands sent once were answered twice, and those of them that a fault
+    at `since` does not explain: sent after it, or answered twice before it. (One in the
+    system at the fault may be delivered twice, as one a dead worker answered or forwarded
+    but did not acknowledge; both copies may be answered after the fault.)"""
+    again = [
+        command
+        for command in client.commands.values()
+        if command.sends == 1 and len(client.answered_at.get(command.message_id, ())) > 1
+    ]
+    unexplained = [
+        command.message_id
+        for command in again
+        if not command.last_sent < since <= client.answered_at[command.message_id][1]
+    ]
+    return len(again), unexplained

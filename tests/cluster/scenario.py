@@ -32,7 +32,9 @@ CLUSTER_SETTINGS = {
 IN_FLIGHT = 30
 """Orders under way at once: up to 270 commands of theirs waiting in the queues."""
 RESEND_AFTER = 60.0
-OUTBOX_TIMEOUT = 90.0
+OUTBOX_TIMEOUT = 20.0
+"""How long to wait for every outbox to empty before counting; the events are what
+count, and a SIGKILLed worker's outboxes may wait for their order's next change."""
 FAULT_TIMEOUT = 120.0
 PROGRESS_EVERY = 5.0
 

@@ -11,7 +11,7 @@ from tests.faults.harness import Reporter
 from tests.faults.scenario import Underway
 
 from .ledger import assert_applied_once_in_order
-from .orders import ORDERS, SHARDS, plan_sequences, takeover_seconds
+from .orders import ORDERS, SHARDS, answered_again_across, plan_sequences, takeover_seconds
 from .scenario import ClusterScenario
 
 pytestmark = pytest.mark.cluster
@@ -35,18 +35,19 @@ async def test_a_killed_workers_shards_go_to_a_standby_and_every_order_stays_in_
     for number in range(1, WORKERS + 1):
         await scenario.start_worker(scenario.vhost.rotated(number))
     killed: dict[str, object] = {}
+    # Read before the load: it takes seconds, and without a fault it does not change.
+    active = await scenario.active_on()
 
     async def kill_the_busiest(run: Underway) -> None:
-        """Once KILLED_AT of the load is answered, SIGKILL the worker that is the active
-        consumer of the most shards (the entry queue's counts as one more)."""
-        await run.until_answered(KILLED_AT)
-        active = await scenario.active_on()
+        """SIGKILL the worker that is the active consumer of the most shards (the entry
+        queue's counts as one more), once KILLED_AT of the load is answered."""
         held = [
             sum(active.get(queue) == number for queue in [ENTRY, *SHARD_QUEUES])
             for number in range(WORKERS)
         ]
         number = max(range(WORKERS), key=held.__getitem__)
         shards = {s for s, queue in enumerate(SHARD_QUEUES) if active.get(queue) == number}
+        await run.until_answered(KILLED_AT)
         killed.update(number=number, shards=shards, entry=active.get(ENTRY) == number)
         killed["at"] = time.monotonic()
         await run.workers[number].kill()
@@ -70,6 +71,7 @@ async def test_a_killed_workers_shards_go_to_a_standby_and_every_order_stays_in_
     at = killed["at"]
     assert isinstance(at, float)
     failover = takeover_seconds(client, plans, shards, at)
+    again, unexplained = answered_again_across(client, at)
     ledger.details.update(
         {
             "killed worker (not restarted)": f"{killed['number']!s} (0-based)",
@@ -77,6 +79,7 @@ async def test_a_killed_workers_shards_go_to_a_standby_and_every_order_stays_in_
             "it was the entry queue's active consumer": killed["entry"],
             "active consumers after the kill (queue: worker, 0-based)": killed["after"],
             "failover: its shards served again after (s)": failover and round(failover, 2),
+            "commands answered before the kill and again after (redelivered)": again,
         }
     )
     report.ledger(ledger)
@@ -89,4 +92,5 @@ async def test_a_killed_workers_shards_go_to_a_standby_and_every_order_stays_in_
     assert all(after.get(queue) not in (None, killed["number"]) for queue in SHARD_QUEUES), summary
     assert ledger.details["load ended in time"], summary
     assert ledger.details["exit code on SIGTERM at the end"] == 0, summary
+    assert not unexplained, f"answered twice, not across the kill: {unexplained}\n{summary}"
     assert_applied_once_in_order(ledger)
