@@ -160,3 +160,14 @@ def answered_again_across(client: ClusterClient, since: float) -> tuple[int, lis
         if not command.last_sent < since <= client.answered_at[command.message_id][1]
     ]
     return len(again), unexplained
+
+
+async def run_orders(client: ClusterClient, plans: list[Plan], in_flight: int) -> None:
+    """Every plan, `in_flight` orders at a time."""
+    semaphore = asyncio.Semaphore(in_flight)
+
+    async def one(plan: Plan) -> None:
+        async with semaphore:
+            await client.run(plan)
+
+    await asyncio.gather(*(one(plan) for plan in plans))
