@@ -7,6 +7,7 @@ import re
 import uuid
 from urllib.parse import quote
 
+import aio_pika
 import psutil
 
 from tests.e2e.conftest import REPO_ROOT
@@ -63,6 +64,13 @@ class VirtualHost:
         """All three nodes, starting with `first`: a worker's URL, so that the workers
         spread over the nodes."""
         return self.url(*(NODES[(first - 1 + i) % len(NODES)] for i in range(len(NODES))))
+
+    async def declare_quorum_queue(self, node: int, name: str) -> str:
+        """A quorum queue led by this node (the one its declaration goes through)."""
+        async with await aio_pika.connect(self.url_of(node), timeout=10) as connection:
+            channel = await connection.channel()
+            await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+        return name
 
     async def leaders(self) -> dict[str, int]:
         """Each queue's leader (its node number); a queue without one is left out."""

@@ -99,10 +99,13 @@ class ClusterScenario:
     ) -> tuple[Ledger, ClusterClient]:
         """The plans, IN_FLIGHT orders at a time, from a client on `client_nodes` (the
         next one when its node fails), while `fault` strikes; events captured in a queue
-        on `capture_node`, which the fault must leave up."""
+        and replies in queues on `capture_node`, which the fault must leave up."""
         events = await Capture(self.vhost.url_of(capture_node), EVENTS, "orders.#").declare()
         urls = [self.vhost.url_of(node) for node in client_nodes]
-        client = ClusterClient(urls, resend_after=RESEND_AFTER)
+        replies = await self.vhost.declare_quorum_queue(
+            capture_node, f"cluster.replies.{name.replace(' ', '-')}"
+        )
+        client = ClusterClient(urls, resend_after=RESEND_AFTER, reply_queue=replies)
         await client.start()
         total = sum(len(plan.steps) for plan in plans)
         try:

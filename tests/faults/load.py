@@ -57,9 +57,12 @@ class _Link:
 
 
 class LoadClient:
-    def __init__(self, url: str, *, resend_after: float = 20.0) -> None:
+    def __init__(
+        self, url: str, *, resend_after: float = 20.0, reply_queue: str | None = None
+    ) -> None:
         self._url = url
         self._resend_after = resend_after
+        self._reply_queue = reply_queue
         self._link: _Link | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.commands: dict[str, Command] = {}
@@ -115,8 +118,8 @@ class LoadClient:
     async def _connect(self, number: int) -> _Link:
         connection = await aio_pika.connect(self._url, timeout=10)
         channel = await connection.channel(publisher_confirms=True)
-        replies = await channel.get_queue(DIRECT_REPLY_TO, ensure=False)
-        await replies.consume(self._on_reply, no_ack=True)
+        replies = await channel.get_queue(self._reply_queue or DIRECT_REPLY_TO, ensure=False)
+        await replies.consume(self._on_reply, no_ack=self._reply_queue is None)
         exchange = await channel.get_exchange(COMMANDS, ensure=False)
         return _Link(number, connection, channel, exchange)
 
@@ -148,7 +151,8 @@ class LoadClient:
             due = [
                 command
                 for command in list(self._unanswered.values())
-                if command.link != link.number or now - command.last_sent > self._resend_after
+                if not (self._reply_queue and command.confirmed.is_set())
+                and (command.link != link.number or now - command.last_sent > self._resend_after)
             ]
             for start in range(0, len(due), 100):
                 await asyncio.gather(*(self._publish(c, link) for c in due[start : start + 100]))
@@ -164,7 +168,7 @@ class LoadClient:
             command.body,
             message_id=command.message_id,
             correlation_id=command.message_id,
-            reply_to=DIRECT_REPLY_TO,
+            reply_to=self._reply_queue or DIRECT_REPLY_TO,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             expiration=EXPIRATION,
@@ -177,9 +181,12 @@ class LoadClient:
             command.confirmed.set()
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        if self._reply_queue is not None:
+            with contextlib.suppress(Exception):  # its connection is gone: it comes again
+                await message.ack()
         command = self.commands.get(message.correlation_id or "")
-        if command is None:
-            return
+        if command is None or (message.redelivered and command.replies):
+            return  # a reply we saw, whose acknowledgement was lost with its connection
         command.replies.append(
             Reply(
                 header(message, "status"),
