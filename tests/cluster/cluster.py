@@ -2,9 +2,11 @@
 host per test, which node leads a queue, which connection consumes what, and a node's
 kill -9 and restart."""
 
+import contextlib
 import dataclasses
 import re
 import uuid
+from datetime import datetime
 from urllib.parse import quote
 
 import aio_pika
@@ -98,10 +100,27 @@ class VirtualHost:
         }
         active = {}
         for queue, channel, is_active in _rows(consumers, 3):
+            if not queue.startswith("pizzeria."):
+                continue  # the test's own (its replies)
             peer = port_of.get(connection_of.get(channel, ""))
             if is_active == "true" and peer is not None:
                 active[queue] = peer
         return active
+
+
+def missed_heartbeats_since(since: float) -> list[float]:
+    """When (time.time()) any node closed a connection for missed heartbeats, at `since`
+    or later, from the nodes' logs."""
+    found = []
+    for log in sorted((REPO_ROOT / ".data" / "cluster").glob("node*/log/*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if "missed heartbeats from client" not in line:
+                continue
+            with contextlib.suppress(ValueError):
+                at = datetime.fromisoformat(" ".join(line.split(" ", 2)[:2])).timestamp()
+                if at >= since:
+                    found.append(at)
+    return sorted(found)
 
 
 def _rows(table: str, columns: int) -> list[list[str]]:
