@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from worker.adapters.mongo.database import Document
 
 from .cluster import VirtualHost, local_ports
 from .ledger import sequence_ledger
-from .orders import SHARDS, ClusterClient, run_orders
+from .orders import ORDERS, SHARDS, ClusterClient, plan_sequences, run_orders
 
 HEARTBEAT = 2
 CLUSTER_SETTINGS = {
@@ -29,6 +30,10 @@ CLUSTER_SETTINGS = {
     "PIZZERIA_COMMAND_SHARDS": str(SHARDS),
     "PIZZERIA_AMQP_HEARTBEAT_SECONDS": str(HEARTBEAT),
 }
+WORKERS = 3
+LOAD_TIMEOUT = 300.0
+ENTRY = "pizzeria.worker.commands"
+SHARD_QUEUES = [f"{ENTRY}.shard-{shard}" for shard in range(SHARDS)]
 IN_FLIGHT = 30
 """Orders under way at once: up to 270 commands of theirs waiting in the queues."""
 RESEND_AFTER = 60.0
@@ -52,6 +57,17 @@ class ClusterScenario:
     proxied: int | None = None
     """The worker whose connection goes through a proxy in this process, if one does."""
     _codes: list[int | None] | None = None
+
+    def load(self, name: str) -> list[Plan]:
+        """ORDERS orders of ten commands, from a seed the report shows."""
+        seed = random.randrange(2**32)
+        self.report.say(f"\n[{name}] seed {seed}: {ORDERS} orders x 10 commands, {WORKERS} workers")
+        return plan_sequences(ORDERS, random.Random(seed))
+
+    async def start_workers(self, first: int = 1) -> None:
+        """Workers `first` to WORKERS, worker N listing node N first."""
+        for number in range(first, WORKERS + 1):
+            await self.start_worker(self.vhost.rotated(number))
 
     async def start_worker(self, amqp_url: str, **settings: str) -> WorkerSupervisor:
         """A worker on this URL (several hosts, one node, or a proxy)."""

@@ -4,7 +4,6 @@ missed heartbeats and hands its shards, and what it held unacknowledged, to a st
 nothing is applied twice and every order's commands stay in the order sent."""
 
 import asyncio
-import random
 import time
 
 import pytest
@@ -15,12 +14,11 @@ from tests.faults.scenario import Underway
 
 from .cluster import missed_heartbeats_since, port
 from .ledger import assert_applied_once_in_order
-from .orders import ORDERS, SHARDS, answered_again_across, plan_sequences, takeover_seconds
-from .scenario import HEARTBEAT, ClusterScenario
+from .orders import answered_again_across, takeover_seconds
+from .scenario import ENTRY, HEARTBEAT, LOAD_TIMEOUT, SHARD_QUEUES, ClusterScenario
 
 pytestmark = pytest.mark.cluster
 
-WORKERS = 3
 HOLE_AT = 0.3
 """The share of the load answered when the hole opens."""
 HOLE_FOR = 20.0
@@ -30,18 +28,13 @@ FAILOVER_LIMIT = 5 * HEARTBEAT
 """RabbitMQ gives a silent connection up after about three heartbeats without a byte
 (it looks once a heartbeat, so up to four: 7.6 s measured at 2 s), then the standby
 answers its first command within a second."""
-LOAD_TIMEOUT = 300.0
-ENTRY = "pizzeria.worker.commands"
-SHARD_QUEUES = [f"{ENTRY}.shard-{shard}" for shard in range(SHARDS)]
 
 
 @pytest.mark.timeout(LOAD_TIMEOUT + 300)
 async def test_a_black_holed_workers_shards_move_to_a_standby_within_the_heartbeat(
     scenario: ClusterScenario, report: Reporter
 ) -> None:
-    seed = random.randrange(2**32)
-    plans = plan_sequences(ORDERS, random.Random(seed))
-    report.say(f"\n[black hole] seed {seed}: {ORDERS} orders x 10 commands, {WORKERS} workers")
+    plans = scenario.load("black hole")
     proxy = await Proxy(port(1)).start()
     try:
         # The first to subscribe is the active consumer of every shard: the one behind
@@ -49,8 +42,7 @@ async def test_a_black_holed_workers_shards_move_to_a_standby_within_the_heartbe
         # hole ends, then comes back as a standby.
         scenario.proxied = 0
         await scenario.start_worker(scenario.vhost.url_of(1, through=proxy.port))
-        for number in range(2, WORKERS + 1):
-            await scenario.start_worker(scenario.vhost.rotated(number))
+        await scenario.start_workers(first=2)
         active = await scenario.active_on()
         shards = {s for s, queue in enumerate(SHARD_QUEUES) if active.get(queue) == 0}
         seen: dict[str, object] = {}

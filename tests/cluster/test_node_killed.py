@@ -6,7 +6,6 @@ and answered."""
 
 import asyncio
 import itertools
-import random
 import time
 
 import pytest
@@ -16,12 +15,11 @@ from tests.faults.scenario import Underway
 
 from .cluster import NODES, cluster
 from .ledger import assert_applied_once_in_order
-from .orders import ORDERS, answered_again_across, plan_sequences
-from .scenario import ClusterScenario
+from .orders import answered_again_across
+from .scenario import ENTRY, LOAD_TIMEOUT, ClusterScenario
 
 pytestmark = pytest.mark.cluster
 
-WORKERS = 3
 KILLED_AT = 0.3
 """The share of the load answered when the node is killed."""
 DOWN_FOR = 5.0
@@ -29,8 +27,6 @@ DOWN_FOR = 5.0
 RESUMED_WITHIN = 30.0
 """The load must be answered again this soon after the kill: the election takes a few
 seconds, a worker's reconnection to another node a few more."""
-LOAD_TIMEOUT = 300.0
-ENTRY = "pizzeria.worker.commands"
 REFUSED = "refused by pizzeria.worker.commands"
 """The worker's log line when a quorum queue refused a forward, which it then retries."""
 CONNECTION_LOST = "broker connection lost; next attempt on"
@@ -40,11 +36,8 @@ CONNECTION_LOST = "broker connection lost; next attempt on"
 async def test_the_command_queues_leader_killed_and_restarted_loses_and_repeats_nothing(
     scenario: ClusterScenario, report: Reporter
 ) -> None:
-    seed = random.randrange(2**32)
-    plans = plan_sequences(ORDERS, random.Random(seed))
-    report.say(f"\n[leader killed] seed {seed}: {ORDERS} orders x 10 commands, {WORKERS} workers")
-    for number in range(1, WORKERS + 1):
-        await scenario.start_worker(scenario.vhost.rotated(number))
+    plans = scenario.load("leader killed")
+    await scenario.start_workers()
     leaders = await scenario.vhost.leaders()
     victim = leaders[ENTRY]
     led = sorted(queue for queue, node in leaders.items() if node == victim)

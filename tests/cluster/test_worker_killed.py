@@ -2,7 +2,6 @@
 shards within seconds, and every order's ten commands are still applied once each, in
 the order sent."""
 
-import random
 import time
 
 import pytest
@@ -11,29 +10,22 @@ from tests.faults.harness import Reporter
 from tests.faults.scenario import Underway
 
 from .ledger import assert_applied_once_in_order
-from .orders import ORDERS, SHARDS, answered_again_across, plan_sequences, takeover_seconds
-from .scenario import ClusterScenario
+from .orders import answered_again_across, takeover_seconds
+from .scenario import ENTRY, LOAD_TIMEOUT, SHARD_QUEUES, WORKERS, ClusterScenario
 
 pytestmark = pytest.mark.cluster
 
-WORKERS = 3
 KILLED_AT = 0.4
 """The share of the load answered when the worker is killed."""
 FAILOVER_LIMIT = 5.0
-LOAD_TIMEOUT = 240.0
-ENTRY = "pizzeria.worker.commands"
-SHARD_QUEUES = [f"{ENTRY}.shard-{shard}" for shard in range(SHARDS)]
 
 
 @pytest.mark.timeout(LOAD_TIMEOUT + 300)
 async def test_a_killed_workers_shards_go_to_a_standby_and_every_order_stays_in_order(
     scenario: ClusterScenario, report: Reporter
 ) -> None:
-    seed = random.randrange(2**32)
-    plans = plan_sequences(ORDERS, random.Random(seed))
-    report.say(f"\n[worker killed] seed {seed}: {ORDERS} orders x 10 commands, {WORKERS} workers")
-    for number in range(1, WORKERS + 1):
-        await scenario.start_worker(scenario.vhost.rotated(number))
+    plans = scenario.load("worker killed")
+    await scenario.start_workers()
     killed: dict[str, object] = {}
     # Read before the load: it takes seconds, and without a fault it does not change.
     active = await scenario.active_on()
