@@ -135,16 +135,17 @@ def takeover_seconds(
     client: ClusterClient, plans: list[Plan], shards: set[int], since: float
 ) -> float | None:
     """How long after `since` the last of these shards to be served again answered its
-    first command (a shard with nothing left to answer is not waited for); None if
-    none of them answered anything since."""
+    first command among those waiting at `since` (sent before, answered after); a shard
+    with nothing waiting is not waited for. None if none of them had anything waiting."""
     firsts: dict[int, float] = {}
     for plan in plans:
         shard = shard_of(plan.aggregate_id)
         if shard not in shards:
             continue
         for step in plan.steps[1:]:
+            command = client.commands.get(step.message_id)
             at = client.answered_at.get(step.message_id, [since - 1])[0]
-            if at >= since:
+            if command is not None and command.last_sent < since <= at:
                 firsts[shard] = min(firsts.get(shard, at), at)
     return max(firsts.values()) - since if firsts else None
 
