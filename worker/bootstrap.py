@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitExchange, RabbitMessage, RabbitQueue
 
@@ -36,7 +35,7 @@ from .adapters.mongo.sales import MongoSalesReport, SalesProjection
 from .adapters.mongo.store import MongoAggregateStore, MongoCustomerStore
 from .adapters.mongo.views import MongoOrderViews, order_view_document
 from .adapters.rabbit import topology
-from .adapters.rabbit.hosts import SeveralHostsBroker
+from .adapters.rabbit.hosts import SeveralHostsBroker, connect_first
 from .adapters.rabbit.publishing import RabbitPublisher
 from .adapters.rabbit.retry import RetryPolicy
 from .application import behaviours
@@ -190,7 +189,7 @@ def on_mongodb(
         collections.outbox_relayed,
         collections.outbox_waiting,
     )
-    store = order_store(collections.orders, OrderCodec(), relay)
+    store = order_store(collections.orders, OrderCodec(), relay, conversation=True)
     customers = customer_store(collections.customers, CustomerCodec(), relay)
     priced = MongoMenu(collections.menu, settings.menu_cache_seconds)
     adapters = Adapters(
@@ -243,10 +242,9 @@ def build_console(
             "its passwords and session cookie travel in clear over HTTP",
             settings.http_host,
         )
-    url = settings.amqp_url.get_secret_value()
     return Console(
         Gate(operator, viewer, settings.console_session_hours),
-        functools.partial(aio_pika.connect, url),
+        functools.partial(connect_first, each_host(settings.amqp_url.get_secret_value())),
         settings.worker_user,
         metrics,
         readiness,
@@ -345,16 +343,20 @@ class Service:
             handled.append(self.queues.commands)
         else:
             handled.append(self.queues.any)
-            self._consume(self.queues.commands, self._route)
+            # One command at a time, so none overtakes another (entrypoints/router.py).
+            self._consume(self.queues.commands, self._route, Channel(prefetch_count=1))
         for queue in handled:
             self._consume(queue, self._handle)
 
     def _consume(
-        self, queue: RabbitQueue, handler: Callable[[RabbitMessage], Awaitable[None]]
+        self,
+        queue: RabbitQueue,
+        handler: Callable[[RabbitMessage], Awaitable[None]],
+        channel: Channel | None = None,
     ) -> None:
-        self.broker.subscriber(queue, ack_policy=AckPolicy.MANUAL, decoder=_raw, no_reply=True)(
-            handler
-        )
+        self.broker.subscriber(
+            queue, ack_policy=AckPolicy.MANUAL, decoder=_raw, no_reply=True, channel=channel
+        )(handler)
 
     async def _route(self, message: RabbitMessage) -> None:
         assert self._router is not None
@@ -406,6 +408,7 @@ class Service:
                 self._subscriber,
                 self.settings.command_shards,
                 self.settings.worker_user,
+                self.settings.max_body_bytes,
             )
         self._tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),

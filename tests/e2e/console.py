@@ -1,26 +1,17 @@
 """Helpers of the operator console's tests: where it listens, a logged-in HTTP client,
 and a worker of one's own that can be stopped and started again on the same port."""
 
-import asyncio
 import contextlib
 import re
-import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from tests.e2e.conftest import (
-    REPO_ROOT,
-    START_TIMEOUT,
-    STOP_TIMEOUT,
-    WorkerProcess,
-    _environment,
-    _read_log,
-)
+from tests.e2e.conftest import WorkerProcess
+from tests.e2e.relaunch import Relaunched
 
 OPERATOR_PASSWORD = "pizza-oven-42"
 VIEWER_PASSWORD = "just-looking-7"
@@ -110,30 +101,9 @@ async def own_worker(
     amqp_url: str, mongodb_url: str, database: str, extra: dict[str, str]
 ) -> AsyncIterator[WorkerProcess]:
     """A `python -m worker` on `database`, stopped (and checked to stop cleanly) after."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "worker",
-        cwd=REPO_ROOT,
-        env=_environment(amqp_url, mongodb_url, database, extra),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    running = WorkerProcess(process, database)
-    started = asyncio.Event()
-    reader = asyncio.create_task(_read_log(running, started))
+    relaunched = await Relaunched.on(database, amqp_url, mongodb_url, extra)
     try:
-        await asyncio.wait_for(started.wait(), START_TIMEOUT)
-        yield running
+        yield relaunched.worker
     finally:
-        if running.running:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-        try:
-            code: int | None = await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            code = await process.wait()
-        await reader
-    assert code == 0, f"the worker exited with {code}:\n{running.log}"
+        code = await relaunched.stop()
+    assert code == 0, f"the worker exited with {code}:\n{relaunched.worker.log}"

@@ -4,10 +4,11 @@ shows, and that replay and purge go through confirmation, CSRF and the operator 
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.conftest import fresh_vhost
 from tests.e2e.amqp import COMMANDS, RawClient, json_body, new_id
 from tests.e2e.conftest import WorkerProcess
 from tests.e2e.console import (
@@ -22,6 +23,13 @@ from worker.entrypoints.console.pages import group_token
 pytestmark = pytest.mark.e2e
 
 BAD_JSON = group_token("invalid-json", "orders.place")
+
+
+@pytest.fixture(scope="module")
+def amqp_url(amqp_url: str) -> Iterator[str]:
+    """A virtual host of its own: the dead letters listed are this module's only."""
+    with fresh_vhost(amqp_url, "pizzeria-console") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

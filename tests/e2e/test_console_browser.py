@@ -20,6 +20,7 @@ from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, WebDriverException
 from selenium.webdriver.common.by import By
 
+from tests.conftest import fresh_vhost
 from tests.e2e.amqp import COMMANDS, RawClient, json_body, new_id
 from tests.e2e.console import (
     CONSOLE_ENV,
@@ -38,6 +39,13 @@ SCREENSHOTS = os.environ.get("PIZZERIA_CONSOLE_SCREENSHOTS")
 SMALL_LIMIT = "1024"
 """The worker's first limit on a body (PIZZERIA_MAX_BODY_BYTES): too small for a big order."""
 TOO_LARGE = ('tr.group[data-reason="message-too-large"][data-name="orders.place"]', "td.count")
+
+
+@pytest.fixture(scope="module")
+def amqp_url(amqp_url: str) -> Iterator[str]:
+    """A virtual host of its own: the dead letters listed are this module's only."""
+    with fresh_vhost(amqp_url, "pizzeria-console") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,10 @@
 import asyncio
 import contextlib
 import dataclasses
-import shutil
-import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import aio_pika
@@ -186,24 +183,3 @@ async def running_service(
     finally:
         await service.stop()
         await mongo_client.drop_database(name)
-
-
-def rabbitmqctl(*args: str) -> str:
-    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, check=True)
-    return done.stdout
-
-
-@contextlib.contextmanager
-def fresh_vhost(amqp_url: str, prefix: str) -> Iterator[str]:
-    """The URL of a virtual host of its own on the local RabbitMQ, deleted after: a
-    queue keeps the arguments it was first declared with."""
-    parts = urlsplit(amqp_url)
-    if shutil.which("rabbitmqctl") is None or parts.hostname not in ("127.0.0.1", "localhost"):
-        pytest.skip("needs the local RabbitMQ and rabbitmqctl")
-    vhost = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
-    try:
-        yield urlunsplit(parts._replace(path=f"/{vhost}"))
-    finally:
-        rabbitmqctl("delete_vhost", vhost)

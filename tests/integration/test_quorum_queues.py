@@ -8,10 +8,11 @@ from pymongo import AsyncMongoClient
 
 from pizzeria_client.client import PizzeriaClient
 from pizzeria_contracts import PizzaRequest, PlaceOrder
+from tests.conftest import fresh_vhost, rabbitmqctl
 from worker.adapters.mongo.database import Document
 from worker.bootstrap import Service
 
-from .conftest import fresh_vhost, rabbitmqctl, running_service
+from .conftest import running_service
 
 pytestmark = pytest.mark.integration
 

@@ -11,12 +11,13 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from pizzeria_contracts import names
+from tests.conftest import fresh_vhost, rabbitmqctl
 from tests.e2e.amqp import RawClient, Reply
 from tests.faults.proxy import Proxy
 from worker.adapters.mongo.database import Document
 from worker.bootstrap import Service
 
-from .conftest import fresh_vhost, rabbitmqctl, running_service
+from .conftest import running_service
 
 pytestmark = pytest.mark.integration
 

@@ -166,7 +166,15 @@ def test_a_group_token_survives_a_form_and_a_forged_one_is_refused() -> None:
 
 def test_after_login_only_a_path_of_this_server_is_followed() -> None:
     assert _next("/kitchen?x=1") == "/kitchen?x=1"
-    for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example", "", None):
+    for elsewhere in (
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "/\t/evil.example",  # tabs and line breaks are dropped: it would read //evil
+        "/\n/evil.example",
+        "",
+        None,
+    ):
         assert _next(elsewhere) == "/"
 
 

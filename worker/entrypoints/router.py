@@ -9,6 +9,8 @@ from. The shard of an order is `crc32(order_id) mod N`, N the number of shards.
 """
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import zlib
 
@@ -23,9 +25,8 @@ from ..application.context import MessageContext
 from .subscribers import Subscriber, context_of
 
 log = logging.getLogger("worker.router")
-REFUSED_PAUSES = (0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 5.0, 5.0, 10.0)
-"""Pauses before forwarding again a command the broker refused: 27 s in all, then the
-refusal is an error and the command stays unacknowledged."""
+REFUSED_PAUSES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+"""Pauses before forwarding again a command the broker refused, the last repeated."""
 
 
 def shard_of(body: bytes, shards: int) -> int | None:
@@ -42,54 +43,62 @@ def shard_of(body: bytes, shards: int) -> int | None:
 
 
 class Router:
-    """The handler of the command queue when there are shards."""
+    """The handler of the command queue when there are shards. Its channel has a
+    prefetch of 1: RabbitMQ delivers the next command only once this one is
+    forwarded and acknowledged, so the order holds whatever the scheduling."""
 
     def __init__(
-        self, publisher: RabbitPublisher, subscriber: Subscriber, shards: int, worker_user: str
+        self,
+        publisher: RabbitPublisher,
+        subscriber: Subscriber,
+        shards: int,
+        worker_user: str,
+        max_body_bytes: int,
     ) -> None:
         self._publisher = publisher
         self._subscriber = subscriber
         self._shards = shards
         self._worker_user = worker_user
-        self._in_order = asyncio.Lock()  # first come, first forwarded
+        self._max_body_bytes = max_body_bytes
 
     async def __call__(self, message: RabbitMessage) -> None:
         raw = message.raw_message
-        async with self._in_order:
-            context = context_of(raw, self._worker_user)
-            if context.forged_retry:  # answered here: a copy would vouch for its claims
-                await self._subscriber(message)
-                return
-            shard = shard_of(raw.body, self._shards)
-            queue = ANY_SHARD_QUEUE if shard is None else shard_queue(shard)
-            try:
-                await self._forward(raw, context, queue)
-            except Exception:
-                # Not acknowledged: RabbitMQ hands it, and every later one, to the next
-                # active consumer once this channel is gone.
-                log.exception(
-                    "%s not forwarded to %s; it stays unacknowledged",
-                    context.name,
-                    queue,
-                    extra={"message_name": context.name, "message_id": context.message_id},
-                )
-                raise
-            await raw.ack()
+        context = context_of(raw, self._worker_user)
+        if context.forged_retry:  # answered here: a copy would vouch for its claims
+            await self._subscriber(message)
+            return
+        shard = None if len(raw.body) > self._max_body_bytes else shard_of(raw.body, self._shards)
+        queue = ANY_SHARD_QUEUE if shard is None else shard_queue(shard)  # too big: refused there
+        try:
+            await self._forward(raw, context, queue)
+        except Exception:
+            log.exception(
+                "%s not forwarded to %s; back in its queue, first in line",
+                context.name,
+                queue,
+                extra={"message_name": context.name, "message_id": context.message_id},
+            )
+            # Nothing after it was delivered yet (prefetch 1): put back, it comes first.
+            with contextlib.suppress(Exception):  # a closed channel puts it back itself
+                await raw.nack(requeue=True)
+            raise
+        await raw.ack()
 
     async def _forward(
         self, raw: AbstractIncomingMessage, context: MessageContext, queue: str
     ) -> None:
         """Forward until the broker takes it: a quorum queue electing a new leader
         refuses publishes (a nack) for a few seconds, and the next command must not
-        overtake this one meanwhile."""
-        for pause in REFUSED_PAUSES:
+        overtake this one meanwhile, so a refusal is tried again for as long as it
+        lasts."""
+        for attempt in itertools.count():
             try:
                 await self._publisher.forward(raw, context, queue)
             except DeliveryError as error:
+                pause = REFUSED_PAUSES[min(attempt, len(REFUSED_PAUSES) - 1)]
                 log.warning(
                     "%s refused by %s (%r); again in %.1fs", context.name, queue, error, pause
                 )
                 await asyncio.sleep(pause)
             else:
                 return
-        await self._publisher.forward(raw, context, queue)

@@ -54,19 +54,22 @@ def context_of(raw: AbstractIncomingMessage, worker_user: str) -> MessageContext
     """
     headers = raw.headers or {}
     exchange, name, user_id = raw.exchange or "", raw.routing_key or "", raw.user_id
+    message_id = raw.message_id
     attempt, forged = 0, False
     if claims_to_be_a_retry(raw):
-        if user_id == worker_user:  # back from a delay queue
+        if user_id == worker_user:  # back from a delay queue, or forwarded to a shard
             exchange = _text(headers.get(names.ORIGINAL_EXCHANGE_HEADER)) or ""
             name = _text(headers.get(names.ORIGINAL_ROUTING_KEY_HEADER)) or ""
             user_id = _text(headers.get(names.ORIGINAL_USER_ID_HEADER))
             attempt = attempts_so_far(raw)
+            if headers.get(names.MESSAGE_ID_ADDED_HEADER):  # the sender gave none
+                message_id = None
         else:
             forged = True
     return MessageContext(
         name=name,
         exchange=exchange,
-        message_id=raw.message_id,
+        message_id=message_id,
         correlation_id=raw.correlation_id,
         user_id=user_id,
         traceparent=_text(headers.get(names.TRACEPARENT_HEADER)),

@@ -107,25 +107,29 @@ def outbox_entry(event: DomainEvent, receipt: Receipt | None) -> dict[str, Any]:
 
 
 def inbox_entries(
-    receipt: Receipt | None, events: Sequence[DomainEvent] = ()
+    receipt: Receipt | None, events: Sequence[DomainEvent] | None = None
 ) -> list[dict[str, Any]]:
-    """The reply to keep for this message, if it earned one, with what the operator
-    console shows of it: its name, correlation id, when, and the events it raised (ids
-    and types, not bodies). One entry per command that changed the document, so an
-    order's inbox is bounded by its life (a handful of steps)."""
+    """The reply to keep for this message, if it earned one. With `events` (an order's
+    store), also what the operator console shows of the conversation: the command's
+    name, correlation id, when, and the events it raised (ids and types, not bodies).
+    One entry per command that changed the document, so an order's inbox is bounded by
+    its life (a handful of steps); a customer's grows with its orders, so it keeps the
+    reply alone."""
     if receipt is None or receipt.result is None:
         return []
-    at = events[0].occurred_at if events else datetime.now(UTC)
-    return [
-        {
-            "message_id": receipt.message_id,
-            "result": receipt.result.model_dump(mode="json"),
+    entry: dict[str, Any] = {
+        "message_id": receipt.message_id,
+        "result": receipt.result.model_dump(mode="json"),
+    }
+    if events is not None:
+        at = events[0].occurred_at if events else datetime.now(UTC)
+        entry |= {
             "name": receipt.name,
             "correlation_id": receipt.correlation_id,
             "at": at.replace(microsecond=at.microsecond // 1000 * 1000),
             "events": [{"id": e.event_id, "type": e.type, "version": e.version} for e in events],
         }
-    ]
+    return [entry]
 
 
 def state_of(doc: Mapping[str, Any]) -> dict[str, Any]:

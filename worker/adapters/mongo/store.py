@@ -50,10 +50,15 @@ class MongoAggregateStore(Generic[A]):
         codec: Codec[A],
         relay: OutboxRelay,
         remember: int = REMEMBERED,
+        *,
+        conversation: bool = False,
     ) -> None:
+        """`conversation`: keep with each reply what the operator console shows of the
+        command (an order's store: `documents.inbox_entries`)."""
         self.collection = collection
         self._codec = codec
         self._relay = relay
+        self._keeps_conversation = conversation
         self._inserts = InsertBatcher(collection)
         self._finds = FindBatcher(collection, {})
         self._updates = UpdateBatcher(collection)
@@ -105,13 +110,16 @@ class MongoAggregateStore(Generic[A]):
             return loaded
         return dataclasses.replace(loaded, publishing=on_its_way)
 
+    def _conversation(self, events: list[DomainEvent]) -> list[DomainEvent] | None:
+        return events if self._keeps_conversation else None
+
     def _loaded(self, doc: Mapping[str, Any]) -> Loaded[A]:
         return Loaded(self._codec.decode(doc), StoredReplies(doc.get("inbox", ())))
 
     async def create(self, aggregate: A, receipt: Receipt | None) -> Publishing | None:
         doc = self._codec.encode(aggregate)
         doc["outbox"] = [outbox_entry(event, receipt) for event in aggregate.pending_events]
-        inbox = inbox_entries(receipt, aggregate.pending_events)
+        inbox = inbox_entries(receipt, self._conversation(aggregate.pending_events))
         async with database_call("create"):
             if not await self._inserts.insert({**doc, "inbox": inbox}):
                 return None
@@ -131,7 +139,7 @@ class MongoAggregateStore(Generic[A]):
         state = self._codec.encode(aggregate)
         doc_id = state.pop("_id")
         entries = [outbox_entry(event, receipt) for event in events]
-        inbox = inbox_entries(receipt, events)
+        inbox = inbox_entries(receipt, self._conversation(events))
         push: Document = {"inbox": {"$each": inbox}}
         name = self.collection.name
         replacing = self._relay.recorded_version(name, doc_id) == loaded

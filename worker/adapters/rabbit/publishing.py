@@ -148,6 +148,9 @@ class RabbitPublisher:
         retry copy, so the worker that runs it reads the command as it was sent."""
         message = _copy(request, context, {})
         message.user_id = self._worker_user
+        if not context.attempt:  # a sender's own retry headers are not believed
+            for header in (names.RETRY_ATTEMPT_HEADER, names.LAST_ERROR_HEADER):
+                message.headers.pop(header, None)
         self._counted("forward")
         await confirmed(self._replies.publish(message, routing_key=queue, mandatory=False))
 

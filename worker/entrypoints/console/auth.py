@@ -83,7 +83,11 @@ class Gate:
         if viewer is not None:
             self._passwords[Role.VIEWER] = viewer.encode()
         secret = b"\0".join(self._passwords.values())
-        self._key = hmac.new(secret, b"pizzeria-console-session", hashlib.sha256).digest()
+        # Slow to derive (scrypt, about 50 ms, once): a viewer holding a signed cookie
+        # and its own password cannot try operator passwords against it at speed.
+        self._key = hashlib.scrypt(
+            secret, salt=b"pizzeria-console-session", n=2**14, r=8, p=1, dklen=32
+        )
         self._seconds = int(hours * 3600)
 
     def role_for(self, given: str) -> Role | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from yarl import URL
 
 from ...application.errors import DatabaseUnavailableError
 from ...application.ports import LateOrderViews, OrderConversations, OrderViews
@@ -215,8 +216,18 @@ def _render(
 
 
 def _next(target: str | None) -> str:
-    """Only a path of this server: never an open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path of this server: never an open redirect (browsers and yarl drop tabs
+    and line breaks, so `/\t/evil.example` would become `//evil.example`)."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in target)
+    ):
+        return "/"
+    parsed = URL(target)
+    if parsed.scheme or parsed.host or parsed.path.startswith("//"):
         return "/"
     return target
 
