@@ -60,7 +60,7 @@ from .entrypoints.console.auth import password
 from .entrypoints.router import Router
 from .entrypoints.subscribers import Subscriber
 from .observability.database import DatabaseCommands
-from .observability.http import OperatorServer
+from .observability.http import Checks, OperatorServer
 from .observability.metrics import Metrics, MetricsBehaviour
 from .settings import Settings, each_host, mask, with_option
 
@@ -214,7 +214,7 @@ def load_policy(settings: Settings) -> Policy | None:
 def build_console(
     settings: Settings,
     metrics: Metrics,
-    readiness: Callable[[], Awaitable[Mapping[str, bool]]],
+    readiness: Checks,
     adapters: Adapters,
     conversations: MongoConversations,
 ) -> Console | None:

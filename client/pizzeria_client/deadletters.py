@@ -151,6 +151,17 @@ class DeadLetter:
             return datetime.fromtimestamp(millis / 1000, UTC)
         return None
 
+    @property
+    def dead_lettered_at(self) -> datetime | None:
+        """When the worker gave up on it (its `x-dead-lettered-at`), else when it was sent."""
+        stamp = _text(self.headers.get(names.DEAD_LETTERED_AT_HEADER))
+        if stamp is not None:
+            try:
+                return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
+            except ValueError:
+                pass
+        return self.sent_at
+
     def age(self, now: datetime | None = None) -> timedelta | None:
         sent = self.sent_at
         return None if sent is None else (now or datetime.now(UTC)) - sent

@@ -13,10 +13,11 @@ import jinja2
 from aiohttp import web
 
 from ...application.ports import LateOrderViews, OrderConversations, OrderViews
+from ...observability.http import Checks
 from ...observability.metrics import Metrics
 from .auth import ConsoleSettingsError, Gate, middleware
 from .deadletters import Connect, Desk
-from .figures import Checks, Glance
+from .figures import Glance
 from .filters import FILTERS
 from .pages import Pages, unavailable
 

@@ -26,7 +26,6 @@ from pizzeria_client.deadletters import (
     Filter,
     Report,
 )
-from pizzeria_contracts import names
 
 __all__ = ["Chosen", "DeadLetter", "Desk", "DeskUnavailableError", "Group", "Report", "Snapshot"]
 
@@ -62,19 +61,6 @@ def key_of(letter: DeadLetter) -> GroupKey:
     return letter.reason, letter.original_routing_key
 
 
-def dead_lettered_at(letter: DeadLetter) -> datetime | None:
-    """When the worker gave up on it, else when it was sent."""
-    stamp = letter.headers.get(names.DEAD_LETTERED_AT_HEADER)
-    if isinstance(stamp, bytes):
-        stamp = stamp.decode("utf-8", "replace")
-    if isinstance(stamp, str):
-        try:
-            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
-        except ValueError:
-            pass
-    return letter.sent_at
-
-
 @dataclasses.dataclass(frozen=True)
 class Group:
     reason: str | None
@@ -95,7 +81,7 @@ class Group:
 
     @property
     def _times(self) -> list[datetime]:
-        return [at for letter in self.letters if (at := dead_lettered_at(letter)) is not None]
+        return [at for letter in self.letters if (at := letter.dead_lettered_at) is not None]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,13 +3,13 @@
 import collections
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from prometheus_client import Counter, Gauge
 
+from ...observability.http import Checks
 from ...observability.metrics import Metrics
 
-Checks = Callable[[], Awaitable[Mapping[str, bool]]]
 WINDOW = 60.0
 """Rates are over about the last minute (less just after start)."""
 

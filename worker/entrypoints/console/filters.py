@@ -5,12 +5,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
+def _aware(moment: datetime) -> datetime:
+    """Stored times come back naive from some servers: they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def when(moment: datetime | None) -> str:
     if moment is None:
         return "-"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return _aware(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def duration(seconds: float | timedelta | None) -> str:
@@ -32,9 +35,7 @@ def since(moment: datetime | None, now: datetime | None = None) -> str:
     """How long ago, as a duration."""
     if moment is None:
         return "-"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return duration(((now or datetime.now(UTC)) - moment).total_seconds())
+    return duration(((now or datetime.now(UTC)) - _aware(moment)).total_seconds())
 
 
 def items(lines: list[dict[str, Any]]) -> list[str]:

@@ -110,9 +110,7 @@ class Failures:
         found = 0
         for name, collection in by_name.items():
             if ids := [mark["doc_id"] for mark in late if mark["collection"] == name]:
-                docs = await collection.find({"_id": {"$in": ids}}, {"inbox": 0}).to_list()
-                found += len(docs)
-                await asyncio.gather(*(relay(collection, doc) for doc in docs))
+                found += await relay_again(collection, ids, relay, relaying)
         relayed = [m for m in late if (m["collection"], m["doc_id"]) not in self._unmarked]
         if relayed:  # each as read: a relay that failed since has given it a new token
             await self._waiting.delete_many(
@@ -122,3 +120,18 @@ class Failures:
         left = {mark["_id"]: mark["at"] for mark in marks if mark["_id"] not in dropped}
         left.update({document(f.key): f.at for f in self._unmarked.values()})
         return found, Backlog(len(left), min(left.values(), default=None))
+
+
+async def relay_again(
+    collection: AsyncCollection[Document],
+    ids: list[Any],
+    relay: Relay,
+    relaying: Callable[[Key], bool],
+) -> int:
+    """Read these documents (without their inbox) and relay those not on their way
+    meanwhile; how many were relayed. The periodic pass and the start-up sweep both
+    end here."""
+    docs = await collection.find({"_id": {"$in": ids}}, {"inbox": 0}).to_list()
+    docs = [doc for doc in docs if not relaying((collection.name, doc["_id"]))]
+    await asyncio.gather(*(relay(collection, doc) for doc in docs))
+    return len(docs)

@@ -1,6 +1,5 @@
 """The start-up sweep: one scan of every outbox for what a failure or a crash left."""
 
-import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -8,7 +7,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .clearing import Clearer
-from .failures import Backlog, Relay
+from .failures import Backlog, Relay, relay_again
 from .handoff import Document, Key, Recorded
 from .recording import Recorder
 
@@ -73,10 +72,7 @@ class Sweep:
                     late.append((at, doc["_id"]))
             ids = [doc_id for _, doc_id in sorted(late, key=lambda pair: pair[0])]
             if ids := ids[: self._most]:
-                docs = await collection.find({"_id": {"$in": ids}}, {"inbox": 0}).to_list()
-                docs = [doc for doc in docs if not self._relaying((name, doc["_id"]))]
-                found += len(docs)
-                await asyncio.gather(*(self._relay(collection, doc) for doc in docs))
+                found += await relay_again(collection, ids, self._relay, self._relaying)
         return found, Backlog(waiting, oldest)
 
 
