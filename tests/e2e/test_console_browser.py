@@ -116,6 +116,28 @@ async def until(
         await asyncio.sleep(0.2)
 
 
+async def click(driver: webdriver.Chrome, by: str, value: str) -> None:
+    """Find and click, again if the page redrew the element in between (htmx polls)."""
+
+    def clicked() -> bool:
+        driver.find_element(by, value).click()
+        return True
+
+    await until(clicked, f"a click on {value}")
+
+
+async def text_of(driver: webdriver.Chrome, by: str, value: str) -> str:
+    """An element's text, read again if the page redrew it in between."""
+    read: list[str] = []
+
+    def found() -> bool:
+        read.append(driver.find_element(by, value).text)
+        return True
+
+    await until(found, f"the text of {value}")
+    return read[-1]
+
+
 def too_large_count(driver: webdriver.Chrome) -> int:
     rows = driver.find_elements(By.CSS_SELECTOR, TOO_LARGE[0])
     return int(rows[0].find_element(By.CSS_SELECTOR, TOO_LARGE[1]).text) if rows else 0
@@ -149,13 +171,13 @@ async def test_an_operator_replays_a_dead_letter_after_fixing_its_cause(
         snap(browser, "login")
 
         browser.find_element(By.ID, "password").send_keys("wrong password")
-        browser.find_element(By.ID, "login").click()
+        await click(browser, By.ID, "login")
         await until(lambda: bool(browser.find_elements(By.ID, "login-error")), "the refusal")
         assert "/login" in browser.current_url
         assert browser.find_elements(By.CSS_SELECTOR, "nav") == []
 
         browser.find_element(By.ID, "password").send_keys(OPERATOR_PASSWORD)
-        browser.find_element(By.ID, "login").click()
+        await click(browser, By.ID, "login")
         await until(lambda: browser.find_elements(By.ID, "groups") != [], "the dead letters")
         assert browser.find_element(By.ID, "role").text == "operator"
         before = too_large_count(browser)
@@ -188,38 +210,38 @@ async def test_an_operator_replays_a_dead_letter_after_fixing_its_cause(
         await until(
             lambda: too_large_count(browser) == before + 3, "the page polling again", page=browser
         )
-        browser.find_element(By.CSS_SELECTOR, f"{TOO_LARGE[0]} a.open").click()
+        await click(browser, By.CSS_SELECTOR, f"{TOO_LARGE[0]} a.open")
         await until(lambda: kept in browser.page_source, "the group's page")
         snap(browser, "group")
 
-        browser.find_element(By.LINK_TEXT, kept).click()
+        await click(browser, By.LINK_TEXT, kept)
         await until(lambda: browser.find_elements(By.ID, "body") != [], "the letter")
         assert alice in browser.find_element(By.ID, "body").text
         assert browser.find_element(By.ID, "reason").text == "message-too-large"
         snap(browser, "letter")
 
-        browser.find_element(By.ID, "replay-one").click()
+        await click(browser, By.ID, "replay-one")
         await until(lambda: browser.find_elements(By.ID, "confirm") != [], "the confirmation")
         assert kept in browser.page_source
         assert other not in browser.page_source
         snap(browser, "confirm")
-        browser.find_element(By.ID, "confirm").click()
+        await click(browser, By.ID, "confirm")
         await until(lambda: browser.find_elements(By.ID, "outcome") != [], "the outcome")
         assert browser.find_element(By.ID, "outcome").text == "Replayed 1 dead letter"
 
-        browser.find_element(By.ID, "back").click()
+        await click(browser, By.ID, "back")
         await until(lambda: too_large_count(browser) == before + 2, "the group one smaller")
 
         # Purge the other from the group's page, by selection; the overview follows.
-        browser.find_element(By.CSS_SELECTOR, f"{TOO_LARGE[0]} a.open").click()
+        await click(browser, By.CSS_SELECTOR, f"{TOO_LARGE[0]} a.open")
         await until(lambda: other in browser.page_source, "the group's page")
-        browser.find_element(By.CSS_SELECTOR, f'input[name="id"][value="{other}"]').click()
-        browser.find_element(By.ID, "purge-selected").click()
+        await click(browser, By.CSS_SELECTOR, f'input[name="id"][value="{other}"]')
+        await click(browser, By.ID, "purge-selected")
         await until(lambda: browser.find_elements(By.ID, "confirm") != [], "the confirmation")
-        browser.find_element(By.ID, "confirm").click()
+        await click(browser, By.ID, "confirm")
         await until(lambda: browser.find_elements(By.ID, "outcome") != [], "the outcome")
         assert browser.find_element(By.ID, "outcome").text == "Purged 1 dead letter"
-        browser.find_element(By.ID, "back").click()
+        await click(browser, By.ID, "back")
         await until(lambda: too_large_count(browser) == before + 1, "the group one smaller")
 
         # Another operator replays the third: this page sees its group shrink by itself.
@@ -237,17 +259,16 @@ async def test_an_operator_replays_a_dead_letter_after_fixing_its_cause(
         assert browser.execute_script("return window.notReloaded") is True
 
         # The replayed order reached the kitchen, and is late once its 2 s are up.
-        browser.find_element(By.LINK_TEXT, "Kitchen").click()
+        await click(browser, By.LINK_TEXT, "Kitchen")
         await until(lambda: alice in browser.page_source, "the replayed order in the kitchen")
         late = browser.find_element
         await until(lambda: late(By.ID, "late-count").text != "0", "the order late", 15)
         snap(browser, "kitchen")
-        link = browser.find_element(By.CSS_SELECTOR, "table.active a")
-        order_id = link.text
+        order_id = await text_of(browser, By.CSS_SELECTOR, "table.active a")
 
-        browser.find_element(By.LINK_TEXT, "Conversation").click()
+        await click(browser, By.LINK_TEXT, "Conversation")
         browser.find_element(By.ID, "order-id").send_keys(order_id)
-        browser.find_element(By.ID, "show").click()
+        await click(browser, By.ID, "show")
         await until(lambda: browser.find_elements(By.ID, "conversation") != [], "the conversation")
         conversation = browser.find_element(By.ID, "conversation").text
         assert kept in conversation
@@ -257,7 +278,7 @@ async def test_an_operator_replays_a_dead_letter_after_fixing_its_cause(
         )
         snap(browser, "conversation")
 
-        browser.find_element(By.LINK_TEXT, "Health").click()
+        await click(browser, By.LINK_TEXT, "Health")
         await until(lambda: browser.find_elements(By.ID, "check-rabbitmq") != [], "health")
         assert "ok" in (browser.find_element(By.ID, "check-mongodb").get_attribute("class") or "")
         snap(browser, "health")
