@@ -19,7 +19,11 @@ from worker.adapters.mongo.database import Document
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTED = "worker started"
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 20.0
+STOP_TIMEOUT = 40.0
+"""How long a stopping worker may take before the test kills it (and fails). The worker's
+own bound is longer than 20 s: up to PIZZERIA_SHUTDOWN_TIMEOUT (15 s) for what is in
+flight, then up to 5 s flushing the outbox, then disconnecting; a CI run on the shared
+two cores once took just over 20 s."""
 SETTINGS = ("AMQP_URL", "MONGODB_URL", "MONGODB_DATABASE")
 
 
